@@ -1,0 +1,93 @@
+using System.Collections.Immutable;
+
+namespace SharpProxy.Core.Configuration;
+
+internal enum ClusterDiscoveryType
+{
+    Static,
+    StrictDns,
+    Eds,
+    OriginalDst,
+}
+
+internal enum LbPolicyKind
+{
+    RoundRobin,
+    LeastRequest,
+    Random,
+    RingHash,
+    Maglev,
+}
+
+internal enum UpstreamProtocol
+{
+    Http1,
+    Http2,
+
+    /// <summary>Envoy's use_downstream_protocol_config: HTTP/2 upstream when the downstream request was HTTP/2.</summary>
+    UseDownstream,
+}
+
+/// <summary>Envoy's core.v3.HealthStatus.</summary>
+internal enum EndpointHealthStatus
+{
+    Unknown,
+    Healthy,
+    Unhealthy,
+    Draining,
+    Timeout,
+    Degraded,
+}
+
+internal sealed record ClusterConfig
+{
+    public required string Name { get; init; }
+
+    public ClusterDiscoveryType Type { get; init; }
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public LbPolicyKind LbPolicy { get; init; }
+
+    public UpstreamProtocol Protocol { get; init; }
+
+    public TimeSpan? IdleTimeout { get; init; }
+
+    public TimeSpan DnsRefreshRate { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>EDS service name (defaults to the cluster name) when <see cref="Type"/> is EDS.</summary>
+    public string? EdsServiceName { get; init; }
+
+    public ImmutableArray<EndpointConfig> Endpoints { get; init; } = [];
+
+    public MetadataConfig Metadata { get; init; } = MetadataConfig.Empty;
+}
+
+internal sealed record EndpointConfig
+{
+    /// <summary>An IP literal for STATIC/EDS, a DNS name for STRICT_DNS.</summary>
+    public required string Address { get; init; }
+
+    public required int Port { get; init; }
+
+    public string? Hostname { get; init; }
+
+    public uint Weight { get; init; } = 1;
+
+    public int Priority { get; init; }
+
+    public EndpointHealthStatus Health { get; init; }
+
+    public MetadataConfig Metadata { get; init; } = MetadataConfig.Empty;
+}
+
+/// <summary>
+/// Envoy's filter_metadata: filter name -> key -> value. Scalars are kept as their text; nested structs as JSON text.
+/// </summary>
+internal sealed record MetadataConfig(ImmutableDictionary<string, ImmutableDictionary<string, string>> Filters)
+{
+    public static readonly MetadataConfig Empty = new(ImmutableDictionary<string, ImmutableDictionary<string, string>>.Empty);
+
+    public string? Get(string filter, string key) =>
+        Filters.TryGetValue(filter, out var values) && values.TryGetValue(key, out var value) ? value : null;
+}

@@ -1,0 +1,52 @@
+using System.Collections.Immutable;
+
+namespace SharpProxy.Core.Configuration;
+
+internal sealed record RouteTableConfig
+{
+    public string Name { get; init; } = "";
+
+    public ImmutableArray<VirtualHostConfig> VirtualHosts { get; init; } = [];
+
+    public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
+
+    public bool MostSpecificHeaderMutationsWins { get; init; }
+}
+
+internal sealed record VirtualHostConfig
+{
+    public required string Name { get; init; }
+
+    public ImmutableArray<string> Domains { get; init; } = [];
+
+    public ImmutableArray<RouteConfig> Routes { get; init; } = [];
+
+    public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
+}
+
+/// <summary>Request and response header additions and removals at one level (route config, virtual host, route, weighted cluster).</summary>
+internal sealed record HeaderMutationConfig
+{
+    public static readonly HeaderMutationConfig Empty = new();
+
+    public ImmutableArray<HeaderValueOptionConfig> RequestHeadersToAdd { get; init; } = [];
+
+    public ImmutableArray<string> RequestHeadersToRemove { get; init; } = [];
+
+    public ImmutableArray<HeaderValueOptionConfig> ResponseHeadersToAdd { get; init; } = [];
+
+    public ImmutableArray<string> ResponseHeadersToRemove { get; init; } = [];
+
+    public bool IsEmpty => RequestHeadersToAdd.IsEmpty && RequestHeadersToRemove.IsEmpty && ResponseHeadersToAdd.IsEmpty && ResponseHeadersToRemove.IsEmpty;
+}
+
+/// <summary>Envoy's HeaderValueOption.HeaderAppendAction.</summary>
+internal enum HeaderAppendAction
+{
+    AppendIfExistsOrAdd,
+    AddIfAbsent,
+    OverwriteIfExistsOrAdd,
+    OverwriteIfExists,
+}
+
+internal sealed record HeaderValueOptionConfig(string Name, string Value, HeaderAppendAction Action, bool KeepEmptyValue = false);
