@@ -1,0 +1,45 @@
+using System.Net;
+
+namespace SharpProxy.Testing;
+
+/// <summary>HttpClient factories for loopback tests: never a system proxy, no redirects, bounded timeouts.</summary>
+public static class TestHttp
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerServer = int.MaxValue) => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        MaxConnectionsPerServer = maxConnectionsPerServer,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+    };
+
+    /// <summary>HTTP/1.1 client (exact version).</summary>
+    public static HttpClient Http1(Uri baseAddress, TimeSpan? timeout = null, int maxConnectionsPerServer = int.MaxValue) =>
+        Create(baseAddress, HttpVersion.Version11, timeout, maxConnectionsPerServer);
+
+    /// <summary>HTTP/2 cleartext with prior knowledge (h2c, no upgrade): Version 2.0, RequestVersionExact.</summary>
+    public static HttpClient H2c(Uri baseAddress, TimeSpan? timeout = null) =>
+        Create(baseAddress, HttpVersion.Version20, timeout, int.MaxValue);
+
+    public static HttpClient Create(Uri baseAddress, Version version, TimeSpan? timeout, int maxConnectionsPerServer)
+    {
+        var handler = CreateHandler(maxConnectionsPerServer);
+        if (version == HttpVersion.Version20)
+        {
+            handler.EnableMultipleHttp2Connections = false;
+        }
+
+        return new HttpClient(handler, disposeHandler: true)
+        {
+            BaseAddress = baseAddress,
+            DefaultRequestVersion = version,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = timeout ?? DefaultTimeout,
+        };
+    }
+}
