@@ -1,0 +1,13 @@
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Upstream;
+
+namespace SharpProxy.Core.LoadBalancing;
+
+internal static class LoadBalancerFactory
+{
+    public static LoadBalancer Create(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers) => config.LbPolicy switch
+    {
+        LbPolicyKind.RoundRobin => new RoundRobinBalancer(hosts, workers),
+        _ => throw new NotSupportedException($"cluster '{config.Name}': lb_policy {config.LbPolicy} is not supported yet"),
+    };
+}

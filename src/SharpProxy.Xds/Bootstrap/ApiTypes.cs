@@ -1,0 +1,54 @@
+using Google.Protobuf.Reflection;
+using Google.Protobuf.WellKnownTypes;
+
+namespace SharpProxy.Xds.Bootstrap;
+
+/// <summary>Every message type SharpProxy understands, for Any resolution in JSON and in xDS resources.</summary>
+internal static class ApiTypes
+{
+    public const string TypePrefix = "type.googleapis.com/";
+
+    public static readonly FileDescriptor[] Files =
+    [
+        Api.Config.Bootstrap.V3.BootstrapReflection.Descriptor,
+        Api.Config.Cluster.V3.ClusterReflection.Descriptor,
+        Api.Config.Cluster.V3.CircuitBreakerReflection.Descriptor,
+        Api.Config.Cluster.V3.OutlierDetectionReflection.Descriptor,
+        Api.Config.Core.V3.AddressReflection.Descriptor,
+        Api.Config.Core.V3.BaseReflection.Descriptor,
+        Api.Config.Core.V3.ConfigSourceReflection.Descriptor,
+        Api.Config.Core.V3.ExtensionReflection.Descriptor,
+        Api.Config.Core.V3.GrpcServiceReflection.Descriptor,
+        Api.Config.Core.V3.HeaderValueReflection.Descriptor,
+        Api.Config.Core.V3.HealthCheckReflection.Descriptor,
+        Api.Config.Core.V3.ProtocolReflection.Descriptor,
+        Api.Config.Endpoint.V3.EndpointReflection.Descriptor,
+        Api.Config.Endpoint.V3.EndpointComponentsReflection.Descriptor,
+        Api.Config.Listener.V3.ListenerReflection.Descriptor,
+        Api.Config.Listener.V3.ListenerComponentsReflection.Descriptor,
+        Api.Config.Route.V3.RouteReflection.Descriptor,
+        Api.Config.Route.V3.RouteComponentsReflection.Descriptor,
+        Api.Extensions.Filters.Http.Router.V3.RouterReflection.Descriptor,
+        Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManagerReflection.Descriptor,
+        Api.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,
+        Api.Service.Discovery.V3.DiscoveryReflection.Descriptor,
+        Api.Type.Matcher.V3.RegexReflection.Descriptor,
+        Api.Type.Matcher.V3.StringReflection.Descriptor,
+        Api.Type.V3.PercentReflection.Descriptor,
+        Api.Type.V3.RangeReflection.Descriptor,
+        Api.Rpc.StatusReflection.Descriptor,
+        StructReflection.Descriptor,
+        DurationReflection.Descriptor,
+        WrappersReflection.Descriptor,
+        AnyReflection.Descriptor,
+        EmptyReflection.Descriptor,
+    ];
+
+    public static readonly TypeRegistry Registry = TypeRegistry.FromFiles(Files);
+
+    public static MessageDescriptor? Find(string typeUrl)
+    {
+        var slash = typeUrl.LastIndexOf('/');
+        return Registry.Find(slash >= 0 ? typeUrl[(slash + 1)..] : typeUrl);
+    }
+}

@@ -1,0 +1,66 @@
+using System.Collections.Immutable;
+using SharpProxy.Core.Configuration;
+using BootstrapApi = SharpProxy.Xds.Api.Config.Bootstrap.V3;
+
+namespace SharpProxy.Xds.Translation;
+
+internal static class BootstrapTranslator
+{
+    public static ProxyConfig Translate(BootstrapApi.Bootstrap bootstrap, TranslationErrors errors)
+    {
+        AdminConfig? admin = null;
+        if (bootstrap.Admin?.Address is { } adminAddress
+            && ProtoConvert.TryGetSocketAddress(adminAddress, "admin.address", errors, out var adminIp, out var adminPort))
+        {
+            admin = new AdminConfig(adminIp, adminPort);
+        }
+
+        if (bootstrap.DynamicResources is not null)
+        {
+            errors.NotYetSupported("dynamic_resources", "dynamic_resources (xDS)");
+        }
+
+        var listeners = ImmutableArray.CreateBuilder<ListenerConfig>();
+        var clusters = ImmutableArray.CreateBuilder<ClusterConfig>();
+        var listenerNames = new HashSet<string>(StringComparer.Ordinal);
+        var clusterNames = new HashSet<string>(StringComparer.Ordinal);
+        if (bootstrap.StaticResources is { } resources)
+        {
+            for (var i = 0; i < resources.Listeners.Count; i++)
+            {
+                var path = "static_resources.listeners[" + i + "]";
+                if (ListenerTranslator.Translate(resources.Listeners[i], path, errors) is { } listener)
+                {
+                    if (!listenerNames.Add(listener.Name))
+                    {
+                        errors.Add(path + ".name", $"duplicate listener name '{listener.Name}'");
+                    }
+
+                    listeners.Add(listener);
+                }
+            }
+
+            for (var i = 0; i < resources.Clusters.Count; i++)
+            {
+                var path = "static_resources.clusters[" + i + "]";
+                if (ClusterTranslator.Translate(resources.Clusters[i], path, errors) is { } cluster)
+                {
+                    if (!clusterNames.Add(cluster.Name))
+                    {
+                        errors.Add(path + ".name", $"duplicate cluster name '{cluster.Name}'");
+                    }
+
+                    clusters.Add(cluster);
+                }
+            }
+        }
+
+        return new ProxyConfig
+        {
+            Admin = admin,
+            Node = new NodeConfig { Id = bootstrap.Node?.Id ?? "", Cluster = bootstrap.Node?.Cluster ?? "" },
+            Listeners = listeners.ToImmutable(),
+            Clusters = clusters.ToImmutable(),
+        };
+    }
+}

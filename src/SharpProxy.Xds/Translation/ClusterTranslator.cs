@@ -1,0 +1,226 @@
+using System.Collections.Immutable;
+using System.Net;
+using SharpProxy.Core.Configuration;
+using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
+using CoreApi = SharpProxy.Xds.Api.Config.Core.V3;
+using UpstreamApi = SharpProxy.Xds.Api.Extensions.Upstreams.Http.V3;
+
+namespace SharpProxy.Xds.Translation;
+
+/// <summary>Envoy Cluster -> <see cref="ClusterConfig"/>.</summary>
+internal static class ClusterTranslator
+{
+    public const string HttpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    public const string HttpProtocolOptionsType = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+    public static ClusterConfig? Translate(ClusterApi.Cluster cluster, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(cluster.Name))
+        {
+            errors.Add(path + ".name", "a cluster name is required");
+            return null;
+        }
+
+        var type = cluster.Type switch
+        {
+            ClusterApi.Cluster.Types.DiscoveryType.Static => ClusterDiscoveryType.Static,
+            ClusterApi.Cluster.Types.DiscoveryType.StrictDns => ClusterDiscoveryType.StrictDns,
+            _ => (ClusterDiscoveryType?)null,
+        };
+        if (type is null)
+        {
+            errors.NotYetSupported(path + ".type", $"cluster type {cluster.Type}");
+        }
+
+        var policy = cluster.LbPolicy switch
+        {
+            ClusterApi.Cluster.Types.LbPolicy.RoundRobin => LbPolicyKind.RoundRobin,
+            _ => (LbPolicyKind?)null,
+        };
+        if (policy is null)
+        {
+            errors.NotYetSupported(path + ".lb_policy", $"lb_policy {cluster.LbPolicy}");
+        }
+
+        if (cluster.EdsClusterConfig is not null)
+        {
+            errors.NotYetSupported(path + ".eds_cluster_config", "eds_cluster_config");
+        }
+
+        if (cluster.CircuitBreakers is not null)
+        {
+            errors.NotYetSupported(path + ".circuit_breakers", "circuit_breakers");
+        }
+
+        if (cluster.OutlierDetection is not null)
+        {
+            errors.NotYetSupported(path + ".outlier_detection", "outlier_detection");
+        }
+
+        if (cluster.LbConfigCase != ClusterApi.Cluster.LbConfigOneofCase.None)
+        {
+            errors.NotYetSupported(path + "." + LbConfigName(cluster.LbConfigCase), LbConfigName(cluster.LbConfigCase));
+        }
+
+        if (cluster.CommonLbConfig is not null)
+        {
+            errors.NotYetSupported(path + ".common_lb_config", "common_lb_config");
+        }
+
+        var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() ?? TimeSpan.FromSeconds(5);
+        if (connectTimeout <= TimeSpan.Zero)
+        {
+            errors.Add(path + ".connect_timeout", "must be greater than 0");
+        }
+
+        var protocol = UpstreamProtocol.Http1;
+        TimeSpan? idleTimeout = null;
+        foreach (var (key, any) in cluster.TypedExtensionProtocolOptions)
+        {
+            var optionPath = path + ".typed_extension_protocol_options[\"" + key + "\"]";
+            if (ListenerTranslator.TypeName(any.TypeUrl) != HttpProtocolOptionsType)
+            {
+                errors.Add(optionPath, $"unsupported protocol options type URL '{any.TypeUrl}'");
+                continue;
+            }
+
+            var options = any.Unpack<UpstreamApi.HttpProtocolOptions>();
+            switch (options.UpstreamProtocolOptionsCase)
+            {
+                case UpstreamApi.HttpProtocolOptions.UpstreamProtocolOptionsOneofCase.ExplicitHttpConfig:
+                    protocol = options.ExplicitHttpConfig.ProtocolConfigCase switch
+                    {
+                        UpstreamApi.HttpProtocolOptions.Types.ExplicitHttpConfig.ProtocolConfigOneofCase.Http2ProtocolOptions => UpstreamProtocol.Http2,
+                        _ => UpstreamProtocol.Http1,
+                    };
+                    CheckHttp2Options(options.ExplicitHttpConfig.Http2ProtocolOptions, optionPath + ".explicit_http_config.http2_protocol_options", errors);
+                    break;
+                case UpstreamApi.HttpProtocolOptions.UpstreamProtocolOptionsOneofCase.UseDownstreamProtocolConfig:
+                    protocol = UpstreamProtocol.UseDownstream;
+                    CheckHttp2Options(options.UseDownstreamProtocolConfig.Http2ProtocolOptions, optionPath + ".use_downstream_protocol_config.http2_protocol_options", errors);
+                    break;
+                default:
+                    errors.Add(optionPath, "one of explicit_http_config, use_downstream_protocol_config is required");
+                    break;
+            }
+
+            if (options.CommonHttpProtocolOptions is { } common)
+            {
+                idleTimeout = common.IdleTimeout?.ToTimeSpan();
+                if (common.MaxRequestsPerConnection is not null)
+                {
+                    errors.NotYetSupported(optionPath + ".common_http_protocol_options.max_requests_per_connection", "max_requests_per_connection");
+                }
+            }
+        }
+
+        var endpoints = ImmutableArray.CreateBuilder<EndpointConfig>();
+        if (cluster.LoadAssignment is { } assignment)
+        {
+            var assignmentPath = path + ".load_assignment";
+            if (assignment.Policy is not null)
+            {
+                errors.NotYetSupported(assignmentPath + ".policy", "load_assignment.policy");
+            }
+
+            for (var l = 0; l < assignment.Endpoints.Count; l++)
+            {
+                var locality = assignment.Endpoints[l];
+                var localityPath = assignmentPath + ".endpoints[" + l + "]";
+                if (locality.LoadBalancingWeight is not null)
+                {
+                    errors.NotYetSupported(localityPath + ".load_balancing_weight", "locality-weighted load balancing");
+                }
+
+                for (var e = 0; e < locality.LbEndpoints.Count; e++)
+                {
+                    var lbEndpoint = locality.LbEndpoints[e];
+                    var endpointPath = localityPath + ".lb_endpoints[" + e + "]";
+                    if (lbEndpoint.Endpoint is null)
+                    {
+                        errors.Add(endpointPath + ".endpoint", "an endpoint is required");
+                        continue;
+                    }
+
+                    if (!ProtoConvert.TryGetSocketAddress(lbEndpoint.Endpoint.Address, endpointPath + ".endpoint.address", errors, out var address, out var port))
+                    {
+                        continue;
+                    }
+
+                    if (type == ClusterDiscoveryType.Static && !IPAddress.TryParse(address, out _))
+                    {
+                        errors.Add(endpointPath + ".endpoint.address.socket_address.address", $"'{address}' must be an IP address in a STATIC cluster (use STRICT_DNS for names)");
+                        continue;
+                    }
+
+                    if (port == 0)
+                    {
+                        errors.Add(endpointPath + ".endpoint.address.socket_address.port_value", "a port is required");
+                        continue;
+                    }
+
+                    var weight = lbEndpoint.LoadBalancingWeight ?? 1u;
+                    if (weight == 0)
+                    {
+                        errors.Add(endpointPath + ".load_balancing_weight", "must be at least 1");
+                    }
+
+                    endpoints.Add(new EndpointConfig
+                    {
+                        Address = address,
+                        Port = port,
+                        Hostname = lbEndpoint.Endpoint.Hostname.Length > 0 ? lbEndpoint.Endpoint.Hostname : null,
+                        Weight = Math.Max(1u, weight),
+                        Priority = (int)locality.Priority,
+                        Health = (EndpointHealthStatus)(int)lbEndpoint.HealthStatus,
+                        Metadata = ProtoConvert.Metadata(lbEndpoint.Metadata),
+                    });
+                }
+            }
+        }
+
+        return new ClusterConfig
+        {
+            Name = cluster.Name,
+            Type = type ?? ClusterDiscoveryType.Static,
+            LbPolicy = policy ?? LbPolicyKind.RoundRobin,
+            ConnectTimeout = connectTimeout,
+            Protocol = protocol,
+            IdleTimeout = idleTimeout,
+            DnsRefreshRate = cluster.DnsRefreshRate?.ToTimeSpan() ?? TimeSpan.FromSeconds(5),
+            Endpoints = endpoints.ToImmutable(),
+            Metadata = ProtoConvert.Metadata(cluster.Metadata),
+        };
+    }
+
+    private static void CheckHttp2Options(CoreApi.Http2ProtocolOptions? options, string path, TranslationErrors errors)
+    {
+        if (options is null)
+        {
+            return;
+        }
+
+        if (options.MaxConcurrentStreams is not null)
+        {
+            errors.NotYetSupported(path + ".max_concurrent_streams", "max_concurrent_streams");
+        }
+
+        if (options.InitialStreamWindowSize is not null)
+        {
+            errors.NotYetSupported(path + ".initial_stream_window_size", "initial_stream_window_size");
+        }
+
+        if (options.InitialConnectionWindowSize is not null)
+        {
+            errors.NotYetSupported(path + ".initial_connection_window_size", "initial_connection_window_size");
+        }
+    }
+
+    private static string LbConfigName(ClusterApi.Cluster.LbConfigOneofCase lbConfig) => lbConfig switch
+    {
+        ClusterApi.Cluster.LbConfigOneofCase.RingHashLbConfig => "ring_hash_lb_config",
+        ClusterApi.Cluster.LbConfigOneofCase.MaglevLbConfig => "maglev_lb_config",
+        ClusterApi.Cluster.LbConfigOneofCase.LeastRequestLbConfig => "least_request_lb_config",
+        _ => lbConfig.ToString(),
+    };
+}

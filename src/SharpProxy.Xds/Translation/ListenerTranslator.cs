@@ -1,0 +1,238 @@
+using System.Collections.Immutable;
+using SharpProxy.Core.Configuration;
+using HcmApi = SharpProxy.Xds.Api.Extensions.Filters.Network.HttpConnectionManager.V3;
+using ListenerApi = SharpProxy.Xds.Api.Config.Listener.V3;
+
+namespace SharpProxy.Xds.Translation;
+
+/// <summary>Envoy Listener -> <see cref="ListenerConfig"/>: filter chains, the HTTP connection manager and its inline routes.</summary>
+internal static class ListenerTranslator
+{
+    public const string HttpConnectionManagerType = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    public const string RouterType = "envoy.extensions.filters.http.router.v3.Router";
+
+    public static ListenerConfig? Translate(ListenerApi.Listener listener, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(listener.Name))
+        {
+            errors.Add(path + ".name", "a listener name is required");
+        }
+
+        if (!ProtoConvert.TryGetSocketAddress(listener.Address, path + ".address", errors, out var ip, out var port))
+        {
+            return null;
+        }
+
+        if (listener.FilterChains.Count == 0)
+        {
+            errors.Add(path + ".filter_chains", "at least one filter chain is required");
+        }
+
+        var chains = ImmutableArray.CreateBuilder<FilterChainConfig>(listener.FilterChains.Count);
+        for (var i = 0; i < listener.FilterChains.Count; i++)
+        {
+            chains.Add(TranslateChain(listener.FilterChains[i], path + ".filter_chains[" + i + "]", errors));
+        }
+
+        return new ListenerConfig
+        {
+            Name = listener.Name,
+            Address = ip,
+            Port = port,
+            FilterChains = chains.MoveToImmutable(),
+        };
+    }
+
+    private static FilterChainConfig TranslateChain(ListenerApi.FilterChain chain, string path, TranslationErrors errors)
+    {
+        var match = new FilterChainMatchConfig();
+        if (chain.FilterChainMatch is { } m)
+        {
+            var matchPath = path + ".filter_chain_match";
+            var ranges = ImmutableArray.CreateBuilder<CidrRange>();
+            for (var i = 0; i < m.PrefixRanges.Count; i++)
+            {
+                if (ProtoConvert.TryParseCidr(m.PrefixRanges[i], matchPath + ".prefix_ranges[" + i + "]", errors, out var cidr))
+                {
+                    ranges.Add(cidr);
+                }
+            }
+
+            if (m.ServerNames.Count > 0)
+            {
+                errors.NotYetSupported(matchPath + ".server_names", "server_names (needs the TLS inspector)");
+            }
+
+            if (m.TransportProtocol.Length > 0 && m.TransportProtocol != "raw_buffer")
+            {
+                errors.NotYetSupported(matchPath + ".transport_protocol", $"transport_protocol '{m.TransportProtocol}'");
+            }
+
+            if (m.DestinationPort is > 65535)
+            {
+                errors.Add(matchPath + ".destination_port", $"{m.DestinationPort} is not a valid port");
+            }
+
+            match = new FilterChainMatchConfig
+            {
+                DestinationPort = m.DestinationPort is { } p ? (int)p : null,
+                PrefixRanges = ranges.ToImmutable(),
+                TransportProtocol = m.TransportProtocol.Length > 0 ? m.TransportProtocol : null,
+                ApplicationProtocols = [.. m.ApplicationProtocols],
+            };
+        }
+
+        HttpConnectionManagerConfig? http = null;
+        for (var i = 0; i < chain.Filters.Count; i++)
+        {
+            var filter = chain.Filters[i];
+            var filterPath = path + ".filters[" + i + "]";
+            if (filter.TypedConfig is null)
+            {
+                errors.Add(filterPath + ".typed_config", $"filter '{filter.Name}' needs a typed_config");
+                continue;
+            }
+
+            var typeName = TypeName(filter.TypedConfig.TypeUrl);
+            if (typeName != HttpConnectionManagerType)
+            {
+                errors.Add(filterPath + ".typed_config", $"unsupported network filter type URL '{filter.TypedConfig.TypeUrl}'");
+                continue;
+            }
+
+            if (i != chain.Filters.Count - 1)
+            {
+                errors.Add(filterPath, "the HTTP connection manager must be the last network filter");
+            }
+
+            http = TranslateHcm(filter.TypedConfig.Unpack<HcmApi.HttpConnectionManager>(), filterPath + ".typed_config", errors);
+        }
+
+        return new FilterChainConfig { Name = chain.Name, Match = match, Http = http };
+    }
+
+    private static HttpConnectionManagerConfig? TranslateHcm(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(hcm.StatPrefix))
+        {
+            errors.Add(path + ".stat_prefix", "a stat_prefix is required");
+        }
+
+        var codec = hcm.CodecType switch
+        {
+            HcmApi.HttpConnectionManager.Types.CodecType.Auto => CodecType.Auto,
+            HcmApi.HttpConnectionManager.Types.CodecType.Http1 => CodecType.Http1,
+            HcmApi.HttpConnectionManager.Types.CodecType.Http2 => CodecType.Http2,
+            _ => (CodecType?)null,
+        };
+        if (codec is null)
+        {
+            errors.Add(path + ".codec_type", $"{hcm.CodecType} is not supported (AUTO, HTTP1, HTTP2)");
+        }
+
+        RouteTableConfig? routes = null;
+        switch (hcm.RouteSpecifierCase)
+        {
+            case HcmApi.HttpConnectionManager.RouteSpecifierOneofCase.RouteConfig:
+                routes = RouteTranslator.Translate(hcm.RouteConfig, path + ".route_config", errors);
+                break;
+            case HcmApi.HttpConnectionManager.RouteSpecifierOneofCase.Rds:
+                errors.NotYetSupported(path + ".rds", "rds (dynamic route configuration)");
+                break;
+            default:
+                errors.Add(path, "one of route_config, rds is required");
+                break;
+        }
+
+        CheckHttpFilters(hcm, path, errors);
+
+        var webSocket = false;
+        for (var i = 0; i < hcm.UpgradeConfigs.Count; i++)
+        {
+            var upgrade = hcm.UpgradeConfigs[i];
+            var upgradePath = path + ".upgrade_configs[" + i + "]";
+            if (!string.Equals(upgrade.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.NotYetSupported(upgradePath + ".upgrade_type", $"upgrade type '{upgrade.UpgradeType}'");
+                continue;
+            }
+
+            if (upgrade.Filters.Count > 0)
+            {
+                errors.NotYetSupported(upgradePath + ".filters", "upgrade-specific filters");
+            }
+
+            webSocket = upgrade.Enabled ?? true;
+        }
+
+        if (hcm.RequestTimeout is not null)
+        {
+            errors.NotYetSupported(path + ".request_timeout", "request_timeout");
+        }
+
+        if (hcm.StreamIdleTimeout is not null)
+        {
+            errors.NotYetSupported(path + ".stream_idle_timeout", "stream_idle_timeout");
+        }
+
+        if (hcm.CommonHttpProtocolOptions is not null)
+        {
+            errors.NotYetSupported(path + ".common_http_protocol_options", "downstream common_http_protocol_options");
+        }
+
+        return new HttpConnectionManagerConfig
+        {
+            StatPrefix = hcm.StatPrefix,
+            Codec = codec ?? CodecType.Auto,
+            RouteConfig = routes,
+            ServerName = hcm.ServerName.Length > 0 ? hcm.ServerName : null,
+            UseRemoteAddress = hcm.UseRemoteAddress ?? false,
+            SkipXffAppend = hcm.SkipXffAppend,
+            GenerateRequestId = hcm.GenerateRequestId ?? true,
+            PreserveExternalRequestId = hcm.PreserveExternalRequestId,
+            StripAnyHostPort = hcm.HasStripAnyHostPort && hcm.StripAnyHostPort,
+            StripMatchingHostPort = hcm.StripMatchingHostPort,
+            WebSocketUpgradeEnabled = webSocket,
+        };
+    }
+
+    private static void CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
+    {
+        var filters = hcm.HttpFilters;
+        if (filters.Count == 0)
+        {
+            errors.Add(path + ".http_filters", "the router filter (envoy.filters.http.router) is required as the last HTTP filter");
+            return;
+        }
+
+        for (var i = 0; i < filters.Count; i++)
+        {
+            var filter = filters[i];
+            var filterPath = path + ".http_filters[" + i + "]";
+            var isRouter = filter.TypedConfig is null
+                ? filter.Name == "envoy.filters.http.router"
+                : TypeName(filter.TypedConfig.TypeUrl) == RouterType;
+            if (!isRouter)
+            {
+                if (filter.IsOptional || filter.Disabled)
+                {
+                    continue;
+                }
+
+                errors.Add(filterPath, $"HTTP filter '{filter.Name}' ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported");
+                continue;
+            }
+
+            if (i != filters.Count - 1)
+            {
+                errors.Add(filterPath, "the router filter must be the last HTTP filter");
+            }
+        }
+    }
+
+    public static string TypeName(string typeUrl)
+    {
+        var slash = typeUrl.LastIndexOf('/');
+        return slash >= 0 ? typeUrl[(slash + 1)..] : typeUrl;
+    }
+}

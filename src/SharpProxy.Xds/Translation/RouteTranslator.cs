@@ -1,0 +1,461 @@
+using System.Collections.Immutable;
+using SharpProxy.Core.Configuration;
+using RouteApi = SharpProxy.Xds.Api.Config.Route.V3;
+
+namespace SharpProxy.Xds.Translation;
+
+/// <summary>Envoy RouteConfiguration -> <see cref="RouteTableConfig"/>, with every error named by path.</summary>
+internal static class RouteTranslator
+{
+    public static RouteTableConfig Translate(RouteApi.RouteConfiguration config, string path, TranslationErrors errors)
+    {
+        var virtualHosts = ImmutableArray.CreateBuilder<VirtualHostConfig>(config.VirtualHosts.Count);
+        for (var i = 0; i < config.VirtualHosts.Count; i++)
+        {
+            virtualHosts.Add(TranslateVirtualHost(config.VirtualHosts[i], path + ".virtual_hosts[" + i + "]", errors));
+        }
+
+        if (config.ValidateClusters is not null)
+        {
+            // Accepted: clusters are always validated at request time (503 NC), which is Envoy's behaviour with validate_clusters false.
+        }
+
+        return new RouteTableConfig
+        {
+            Name = config.Name,
+            VirtualHosts = virtualHosts.MoveToImmutable(),
+            MostSpecificHeaderMutationsWins = config.MostSpecificHeaderMutationsWins,
+            Headers = new HeaderMutationConfig
+            {
+                RequestHeadersToAdd = ProtoConvert.Headers(config.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
+                RequestHeadersToRemove = ProtoConvert.HeaderNames(config.RequestHeadersToRemove, path + ".request_headers_to_remove", errors),
+                ResponseHeadersToAdd = ProtoConvert.Headers(config.ResponseHeadersToAdd, path + ".response_headers_to_add", errors),
+                ResponseHeadersToRemove = ProtoConvert.HeaderNames(config.ResponseHeadersToRemove, path + ".response_headers_to_remove", errors),
+            },
+        };
+    }
+
+    private static VirtualHostConfig TranslateVirtualHost(RouteApi.VirtualHost vhost, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(vhost.Name))
+        {
+            errors.Add(path + ".name", "a virtual host name is required");
+        }
+
+        if (vhost.Domains.Count == 0)
+        {
+            errors.Add(path + ".domains", "at least one domain is required");
+        }
+
+        if (vhost.RetryPolicy is not null)
+        {
+            errors.NotYetSupported(path + ".retry_policy", "retry_policy");
+        }
+
+        var routes = ImmutableArray.CreateBuilder<RouteConfig>(vhost.Routes.Count);
+        for (var i = 0; i < vhost.Routes.Count; i++)
+        {
+            if (TranslateRoute(vhost.Routes[i], path + ".routes[" + i + "]", errors) is { } route)
+            {
+                routes.Add(route);
+            }
+        }
+
+        return new VirtualHostConfig
+        {
+            Name = vhost.Name,
+            Domains = [.. vhost.Domains],
+            Routes = routes.ToImmutable(),
+            Headers = new HeaderMutationConfig
+            {
+                RequestHeadersToAdd = ProtoConvert.Headers(vhost.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
+                RequestHeadersToRemove = ProtoConvert.HeaderNames(vhost.RequestHeadersToRemove, path + ".request_headers_to_remove", errors),
+                ResponseHeadersToAdd = ProtoConvert.Headers(vhost.ResponseHeadersToAdd, path + ".response_headers_to_add", errors),
+                ResponseHeadersToRemove = ProtoConvert.HeaderNames(vhost.ResponseHeadersToRemove, path + ".response_headers_to_remove", errors),
+            },
+        };
+    }
+
+    private static RouteConfig? TranslateRoute(RouteApi.Route route, string path, TranslationErrors errors)
+    {
+        var match = TranslateMatch(route.Match, path + ".match", errors);
+        RouteActionConfig? forward = null;
+        RedirectConfig? redirect = null;
+        DirectResponseConfig? direct = null;
+        switch (route.ActionCase)
+        {
+            case RouteApi.Route.ActionOneofCase.Route_:
+                forward = TranslateAction(route.Route_, path + ".route", errors);
+                break;
+            case RouteApi.Route.ActionOneofCase.Redirect:
+                redirect = TranslateRedirect(route.Redirect, path + ".redirect", errors);
+                break;
+            case RouteApi.Route.ActionOneofCase.DirectResponse:
+                direct = TranslateDirectResponse(route.DirectResponse, path + ".direct_response", errors);
+                break;
+            default:
+                errors.Add(path, "one of route, redirect, direct_response is required");
+                return null;
+        }
+
+        if (match is null)
+        {
+            return null;
+        }
+
+        return new RouteConfig
+        {
+            Name = route.Name,
+            Match = match,
+            Forward = forward,
+            Redirect = redirect,
+            DirectResponse = direct,
+            Headers = new HeaderMutationConfig
+            {
+                RequestHeadersToAdd = ProtoConvert.Headers(route.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
+                RequestHeadersToRemove = ProtoConvert.HeaderNames(route.RequestHeadersToRemove, path + ".request_headers_to_remove", errors),
+                ResponseHeadersToAdd = ProtoConvert.Headers(route.ResponseHeadersToAdd, path + ".response_headers_to_add", errors),
+                ResponseHeadersToRemove = ProtoConvert.HeaderNames(route.ResponseHeadersToRemove, path + ".response_headers_to_remove", errors),
+            },
+        };
+    }
+
+    private static RouteMatchConfig? TranslateMatch(RouteApi.RouteMatch? match, string path, TranslationErrors errors)
+    {
+        if (match is null)
+        {
+            errors.Add(path, "a route match is required");
+            return null;
+        }
+
+        PathMatchKind kind;
+        string value;
+        switch (match.PathSpecifierCase)
+        {
+            case RouteApi.RouteMatch.PathSpecifierOneofCase.Prefix:
+                kind = PathMatchKind.Prefix;
+                value = match.Prefix;
+                break;
+            case RouteApi.RouteMatch.PathSpecifierOneofCase.Path:
+                kind = PathMatchKind.Path;
+                value = match.Path;
+                break;
+            case RouteApi.RouteMatch.PathSpecifierOneofCase.SafeRegex:
+                kind = PathMatchKind.SafeRegex;
+                value = ProtoConvert.Regex(match.SafeRegex, path + ".safe_regex", errors) ?? "";
+                break;
+            case RouteApi.RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix:
+                kind = PathMatchKind.PathSeparatedPrefix;
+                value = match.PathSeparatedPrefix;
+                if (value.Length == 0 || value[0] != '/' || (value.Length > 1 && value[^1] == '/') || value.IndexOfAny(['?', '#']) >= 0)
+                {
+                    errors.Add(path + ".path_separated_prefix", $"'{value}' must start with '/', not end with '/', and have no '?' or '#'");
+                }
+
+                break;
+            default:
+                errors.Add(path, "one of prefix, path, safe_regex, path_separated_prefix is required");
+                return null;
+        }
+
+        var headers = ImmutableArray.CreateBuilder<HeaderMatcherConfig>(match.Headers.Count);
+        for (var i = 0; i < match.Headers.Count; i++)
+        {
+            if (TranslateHeaderMatcher(match.Headers[i], path + ".headers[" + i + "]", errors) is { } header)
+            {
+                headers.Add(header);
+            }
+        }
+
+        var queries = ImmutableArray.CreateBuilder<QueryParameterMatcherConfig>(match.QueryParameters.Count);
+        for (var i = 0; i < match.QueryParameters.Count; i++)
+        {
+            var query = match.QueryParameters[i];
+            var queryPath = path + ".query_parameters[" + i + "]";
+            if (string.IsNullOrEmpty(query.Name))
+            {
+                errors.Add(queryPath + ".name", "a query parameter name is required");
+                continue;
+            }
+
+            switch (query.QueryParameterMatchSpecifierCase)
+            {
+                case RouteApi.QueryParameterMatcher.QueryParameterMatchSpecifierOneofCase.StringMatch:
+                    queries.Add(new QueryParameterMatcherConfig { Name = query.Name, StringMatch = ProtoConvert.StringMatcher(query.StringMatch, queryPath + ".string_match", errors) });
+                    break;
+                case RouteApi.QueryParameterMatcher.QueryParameterMatchSpecifierOneofCase.PresentMatch when !query.PresentMatch:
+                    errors.Add(queryPath + ".present_match", "present_match: false is not meaningful (Envoy requires true)");
+                    break;
+                default:
+                    queries.Add(new QueryParameterMatcherConfig { Name = query.Name });
+                    break;
+            }
+        }
+
+        return new RouteMatchConfig
+        {
+            Kind = kind,
+            Value = value,
+            CaseSensitive = match.CaseSensitive ?? true,
+            Headers = headers.ToImmutable(),
+            QueryParameters = queries.ToImmutable(),
+            GrpcOnly = match.Grpc is not null,
+        };
+    }
+
+    private static HeaderMatcherConfig? TranslateHeaderMatcher(RouteApi.HeaderMatcher header, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(header.Name))
+        {
+            errors.Add(path + ".name", "a header name is required");
+            return null;
+        }
+
+        var result = new HeaderMatcherConfig
+        {
+            Name = header.Name.ToLowerInvariant(),
+            InvertMatch = header.InvertMatch,
+            TreatMissingHeaderAsEmpty = header.TreatMissingHeaderAsEmpty,
+        };
+        switch (header.HeaderMatchSpecifierCase)
+        {
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.None:
+                return result;
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.ExactMatch:
+                return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Exact, header.ExactMatch) };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.PrefixMatch:
+                return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Prefix, header.PrefixMatch) };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.SuffixMatch:
+                return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Suffix, header.SuffixMatch) };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.ContainsMatch:
+                return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Contains, header.ContainsMatch) };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.SafeRegexMatch:
+                {
+                    var regex = ProtoConvert.Regex(header.SafeRegexMatch, path + ".safe_regex_match", errors);
+                    return regex is null ? null : result with { StringMatch = new StringMatcherConfig(StringMatchKind.SafeRegex, regex) };
+                }
+
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.PresentMatch:
+                return result with { PresentMatch = header.PresentMatch };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.RangeMatch:
+                if (header.RangeMatch.Start >= header.RangeMatch.End)
+                {
+                    errors.Add(path + ".range_match", "start must be below end");
+                    return null;
+                }
+
+                return result with { Range = new Int64RangeConfig(header.RangeMatch.Start, header.RangeMatch.End) };
+            case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.StringMatch:
+                {
+                    var matcher = ProtoConvert.StringMatcher(header.StringMatch, path + ".string_match", errors);
+                    return matcher is null ? null : result with { StringMatch = matcher };
+                }
+
+            default:
+                errors.Add(path, "unsupported header match specifier " + header.HeaderMatchSpecifierCase);
+                return null;
+        }
+    }
+
+    private static RouteActionConfig? TranslateAction(RouteApi.RouteAction action, string path, TranslationErrors errors)
+    {
+        if (action.HashPolicy.Count > 0)
+        {
+            errors.NotYetSupported(path + ".hash_policy", "hash_policy");
+        }
+
+        if (action.RetryPolicy is not null)
+        {
+            errors.NotYetSupported(path + ".retry_policy", "retry_policy");
+        }
+
+        if (action.IdleTimeout is not null)
+        {
+            errors.NotYetSupported(path + ".idle_timeout", "a route idle_timeout");
+        }
+
+        bool? webSocket = null;
+        for (var i = 0; i < action.UpgradeConfigs.Count; i++)
+        {
+            var upgrade = action.UpgradeConfigs[i];
+            if (!string.Equals(upgrade.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.NotYetSupported(path + ".upgrade_configs[" + i + "].upgrade_type", $"upgrade type '{upgrade.UpgradeType}'");
+                continue;
+            }
+
+            webSocket = upgrade.Enabled ?? true;
+        }
+
+        var result = new RouteActionConfig
+        {
+            Timeout = action.Timeout is null ? TimeSpan.FromSeconds(15) : action.Timeout.ToTimeSpan(),
+            PrefixRewrite = action.PrefixRewrite.Length > 0 ? action.PrefixRewrite : null,
+            HostRewriteLiteral = action.HasHostRewriteLiteral && action.HostRewriteLiteral.Length > 0 ? action.HostRewriteLiteral : null,
+            WebSocketUpgrade = webSocket,
+            ClusterNotFoundResponseCode = action.ClusterNotFoundResponseCode switch
+            {
+                RouteApi.RouteAction.Types.ClusterNotFoundResponseCode.NotFound => 404,
+                RouteApi.RouteAction.Types.ClusterNotFoundResponseCode.InternalServerError => 500,
+                _ => 503,
+            },
+        };
+        if (result.Timeout < TimeSpan.Zero)
+        {
+            errors.Add(path + ".timeout", "must not be negative");
+        }
+
+        switch (action.ClusterSpecifierCase)
+        {
+            case RouteApi.RouteAction.ClusterSpecifierOneofCase.Cluster:
+                if (action.Cluster.Length == 0)
+                {
+                    errors.Add(path + ".cluster", "a cluster name is required");
+                }
+
+                return result with { Cluster = action.Cluster };
+            case RouteApi.RouteAction.ClusterSpecifierOneofCase.WeightedClusters:
+                {
+                    var weighted = TranslateWeighted(action.WeightedClusters, path + ".weighted_clusters", errors);
+                    return weighted is null ? null : result with { WeightedClusters = weighted };
+                }
+
+            default:
+                errors.Add(path, "one of cluster, weighted_clusters is required");
+                return null;
+        }
+    }
+
+    private static WeightedClustersConfig? TranslateWeighted(RouteApi.WeightedCluster weighted, string path, TranslationErrors errors)
+    {
+        if (weighted.UseHashPolicy is true)
+        {
+            errors.NotYetSupported(path + ".use_hash_policy", "use_hash_policy");
+        }
+
+        if (weighted.HeaderName.Length > 0)
+        {
+            errors.NotYetSupported(path + ".header_name", "header_name");
+        }
+
+        if (weighted.Clusters.Count == 0)
+        {
+            errors.Add(path + ".clusters", "at least one cluster is required");
+            return null;
+        }
+
+        var clusters = ImmutableArray.CreateBuilder<WeightedClusterConfig>(weighted.Clusters.Count);
+        ulong sum = 0;
+        for (var i = 0; i < weighted.Clusters.Count; i++)
+        {
+            var entry = weighted.Clusters[i];
+            var entryPath = path + ".clusters[" + i + "]";
+            if (entry.Name.Length == 0)
+            {
+                errors.Add(entryPath + ".name", "a cluster name is required");
+                continue;
+            }
+
+            var weight = entry.Weight ?? 0u;
+            sum += weight;
+            clusters.Add(new WeightedClusterConfig
+            {
+                Name = entry.Name,
+                Weight = weight,
+                HostRewriteLiteral = entry.HasHostRewriteLiteral && entry.HostRewriteLiteral.Length > 0 ? entry.HostRewriteLiteral : null,
+                Headers = new HeaderMutationConfig
+                {
+                    RequestHeadersToAdd = ProtoConvert.Headers(entry.RequestHeadersToAdd, entryPath + ".request_headers_to_add", errors),
+                    RequestHeadersToRemove = ProtoConvert.HeaderNames(entry.RequestHeadersToRemove, entryPath + ".request_headers_to_remove", errors),
+                    ResponseHeadersToAdd = ProtoConvert.Headers(entry.ResponseHeadersToAdd, entryPath + ".response_headers_to_add", errors),
+                    ResponseHeadersToRemove = ProtoConvert.HeaderNames(entry.ResponseHeadersToRemove, entryPath + ".response_headers_to_remove", errors),
+                },
+            });
+        }
+
+        if (sum == 0)
+        {
+            errors.Add(path + ".clusters", "the sum of weights must be greater than 0");
+        }
+        else if (sum > uint.MaxValue)
+        {
+            errors.Add(path + ".clusters", "the sum of weights must fit in 32 bits");
+        }
+
+        if (weighted.TotalWeight is { } total && total != 0 && total != sum)
+        {
+            errors.Add(path + ".total_weight", $"is {total} but the weights add up to {sum}");
+        }
+
+        return new WeightedClustersConfig { Clusters = clusters.ToImmutable() };
+    }
+
+    private static RedirectConfig TranslateRedirect(RouteApi.RedirectAction redirect, string path, TranslationErrors errors)
+    {
+        if (redirect.PortRedirect > 65535)
+        {
+            errors.Add(path + ".port_redirect", $"{redirect.PortRedirect} is not a valid port");
+        }
+
+        return new RedirectConfig
+        {
+            Scheme = redirect.HasHttpsRedirect && redirect.HttpsRedirect ? "https" : redirect.HasSchemeRedirect ? redirect.SchemeRedirect : null,
+            Host = redirect.HostRedirect.Length > 0 ? redirect.HostRedirect : null,
+            Port = redirect.PortRedirect > 0 ? (int)redirect.PortRedirect : null,
+            Path = redirect.HasPathRedirect ? redirect.PathRedirect : null,
+            PrefixRewrite = redirect.HasPrefixRewrite ? redirect.PrefixRewrite : null,
+            StripQuery = redirect.StripQuery,
+            ResponseCode = redirect.ResponseCode switch
+            {
+                RouteApi.RedirectAction.Types.RedirectResponseCode.Found => 302,
+                RouteApi.RedirectAction.Types.RedirectResponseCode.SeeOther => 303,
+                RouteApi.RedirectAction.Types.RedirectResponseCode.TemporaryRedirect => 307,
+                RouteApi.RedirectAction.Types.RedirectResponseCode.PermanentRedirect => 308,
+                _ => 301,
+            },
+        };
+    }
+
+    private static DirectResponseConfig TranslateDirectResponse(RouteApi.DirectResponseAction direct, string path, TranslationErrors errors)
+    {
+        if (direct.Status < 200 || direct.Status > 599)
+        {
+            errors.Add(path + ".status", $"{direct.Status} is outside 200-599");
+        }
+
+        string? body = null;
+        if (direct.Body is { } source)
+        {
+            switch (source.SpecifierCase)
+            {
+                case Api.Config.Core.V3.DataSource.SpecifierOneofCase.InlineString:
+                    body = source.InlineString;
+                    break;
+                case Api.Config.Core.V3.DataSource.SpecifierOneofCase.InlineBytes:
+                    body = source.InlineBytes.ToStringUtf8();
+                    break;
+                case Api.Config.Core.V3.DataSource.SpecifierOneofCase.Filename:
+                    try
+                    {
+                        body = File.ReadAllText(source.Filename);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        errors.Add(path + ".body.filename", $"cannot read '{source.Filename}': {ex.Message}");
+                    }
+
+                    break;
+                case Api.Config.Core.V3.DataSource.SpecifierOneofCase.EnvironmentVariable:
+                    body = Environment.GetEnvironmentVariable(source.EnvironmentVariable);
+                    if (body is null)
+                    {
+                        errors.Add(path + ".body.environment_variable", $"'{source.EnvironmentVariable}' is not set");
+                    }
+
+                    break;
+            }
+        }
+
+        return new DirectResponseConfig((int)direct.Status, body);
+    }
+}
