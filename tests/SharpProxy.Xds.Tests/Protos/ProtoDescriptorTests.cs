@@ -1,0 +1,222 @@
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Google.Protobuf.WellKnownTypes;
+using BootstrapV3 = SharpProxy.Xds.Api.Config.Bootstrap.V3;
+using ClusterV3 = SharpProxy.Xds.Api.Config.Cluster.V3;
+using CoreV3 = SharpProxy.Xds.Api.Config.Core.V3;
+using DiscoveryV3 = SharpProxy.Xds.Api.Service.Discovery.V3;
+using HcmV3 = SharpProxy.Xds.Api.Extensions.Filters.Network.HttpConnectionManager.V3;
+using RouterV3 = SharpProxy.Xds.Api.Extensions.Filters.Http.Router.V3;
+using RouteV3 = SharpProxy.Xds.Api.Config.Route.V3;
+using UpstreamHttpV3 = SharpProxy.Xds.Api.Extensions.Upstreams.Http.V3;
+
+namespace SharpProxy.Xds.Tests.Protos;
+
+/// <summary>
+/// Pins field numbers of the honoured Envoy v3 subset against the numbers read in upstream
+/// envoyproxy/envoy (api/envoy/...), and checks that Envoy-style JSON goes through the generated
+/// descriptors.
+/// </summary>
+public sealed class ProtoDescriptorTests
+{
+    private static readonly TypeRegistry Registry = TypeRegistry.FromFiles(
+        BootstrapV3.BootstrapReflection.Descriptor,
+        RouteV3.RouteReflection.Descriptor,
+        HcmV3.HttpConnectionManagerReflection.Descriptor,
+        RouterV3.RouterReflection.Descriptor,
+        UpstreamHttpV3.HttpProtocolOptionsReflection.Descriptor,
+        DiscoveryV3.DiscoveryReflection.Descriptor);
+
+    private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithTypeRegistry(Registry));
+
+    // (message full name, field name, upstream number, upstream oneof or null)
+    public static TheoryData<string, string, int, string?> UpstreamFieldNumbers => new()
+    {
+        { "envoy.config.route.v3.RouteMatch", "safe_regex", 10, "path_specifier" },
+        { "envoy.config.route.v3.RouteMatch", "path_separated_prefix", 14, "path_specifier" },
+        { "envoy.config.route.v3.RouteMatch", "grpc", 8, null },
+        { "envoy.config.route.v3.RouteAction", "hash_policy", 15, null },
+        { "envoy.config.route.v3.RouteAction", "cluster_not_found_response_code", 20, null },
+        { "envoy.config.route.v3.RouteAction", "idle_timeout", 24, null },
+        { "envoy.config.route.v3.RouteAction", "upgrade_configs", 25, null },
+        { "envoy.config.route.v3.RouteAction", "host_rewrite_literal", 6, "host_rewrite_specifier" },
+        { "envoy.config.route.v3.RouteAction.HashPolicy", "query_parameter", 5, "policy_specifier" },
+        { "envoy.config.route.v3.Route", "name", 14, null },
+        { "envoy.config.route.v3.Route", "direct_response", 7, "action" },
+        { "envoy.config.route.v3.VirtualHost", "request_headers_to_remove", 13, null },
+        { "envoy.config.route.v3.VirtualHost", "retry_policy", 16, null },
+        { "envoy.config.route.v3.WeightedCluster", "use_hash_policy", 5, "random_value_specifier" },
+        { "envoy.config.route.v3.WeightedCluster.ClusterWeight", "host_rewrite_literal", 11, "host_rewrite_specifier" },
+        { "envoy.config.route.v3.HeaderMatcher", "string_match", 13, "header_match_specifier" },
+        { "envoy.config.route.v3.HeaderMatcher", "treat_missing_header_as_empty", 14, null },
+        { "envoy.config.route.v3.RetryPolicy", "retry_back_off", 8, null },
+        { "envoy.config.route.v3.RedirectAction", "scheme_redirect", 7, "scheme_rewrite_specifier" },
+        { "envoy.config.route.v3.RouteConfiguration", "validate_clusters", 7, null },
+        { "envoy.config.cluster.v3.Cluster", "load_assignment", 33, null },
+        { "envoy.config.cluster.v3.Cluster", "typed_extension_protocol_options", 36, null },
+        { "envoy.config.cluster.v3.Cluster", "maglev_lb_config", 52, "lb_config" },
+        { "envoy.config.cluster.v3.Cluster", "least_request_lb_config", 37, "lb_config" },
+        { "envoy.config.cluster.v3.Cluster", "type", 2, "cluster_discovery_type" },
+        { "envoy.config.cluster.v3.OutlierDetection", "max_ejection_time", 21, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "strip_any_host_port", 42, "strip_port_mode" },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "strip_matching_host_port", 39, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "common_http_protocol_options", 35, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "request_timeout", 28, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter", "typed_config", 4, "config_type" },
+        { "envoy.config.listener.v3.Listener", "stat_prefix", 28, null },
+        { "envoy.config.listener.v3.Listener", "traffic_direction", 16, null },
+        { "envoy.config.listener.v3.FilterChainMatch", "destination_port", 8, null },
+        { "envoy.config.core.v3.HeaderValueOption", "append_action", 3, null },
+        { "envoy.config.core.v3.ApiConfigSource", "transport_api_version", 8, null },
+        { "envoy.config.core.v3.HttpProtocolOptions", "max_requests_per_connection", 6, null },
+        { "envoy.config.bootstrap.v3.Bootstrap", "admin", 12, null },
+        { "envoy.service.discovery.v3.DeltaDiscoveryResponse", "removed_resource_names", 8, null },
+    };
+
+    [Theory]
+    [MemberData(nameof(UpstreamFieldNumbers))]
+    public void FieldNumber_HonouredField_MatchesUpstream(string message, string field, int number, string? oneof)
+    {
+        var descriptor = Registry.Find(message);
+        Assert.NotNull(descriptor);
+        var fieldDescriptor = descriptor.FindFieldByName(field);
+        Assert.NotNull(fieldDescriptor);
+        Assert.Equal(number, fieldDescriptor.FieldNumber);
+        Assert.Equal(oneof, fieldDescriptor.RealContainingOneof?.Name);
+    }
+
+    [Fact]
+    public void EnumValues_LbPolicyAndApiType_MatchUpstream()
+    {
+        Assert.Equal(5, (int)ClusterV3.Cluster.Types.LbPolicy.Maglev);
+        Assert.Equal(7, (int)ClusterV3.Cluster.Types.LbPolicy.LoadBalancingPolicyConfig);
+        var lbPolicy = ClusterV3.Cluster.Descriptor.EnumTypes.Single(e => e.Name == "LbPolicy");
+        Assert.Null(lbPolicy.FindValueByNumber(4)); // reserved upstream (was ORIGINAL_DST_LB)
+        Assert.Equal(5, (int)CoreV3.ApiConfigSource.Types.ApiType.AggregatedGrpc);
+        Assert.Equal(3, (int)CoreV3.HeaderValueOption.Types.HeaderAppendAction.OverwriteIfExists);
+        Assert.Equal(5, (int)CoreV3.HealthStatus.Degraded);
+    }
+
+    [Fact]
+    public void Descriptor_FieldNotHonoured_IsAbsent()
+    {
+        // Upstream fields that SharpProxy does not honour must not be in the descriptors, so that
+        // configuration using them is reported as unsupported.
+        Assert.Null(Registry.Find("envoy.config.cluster.v3.Cluster")!.FindFieldByName("alt_stat_name"));
+        Assert.Null(Registry.Find("envoy.config.route.v3.RouteAction")!.FindFieldByName("regex_rewrite"));
+        Assert.Null(Registry.Find("envoy.config.core.v3.GrpcService")!.FindFieldByName("google_grpc"));
+    }
+
+    [Fact]
+    public void JsonParser_ClusterAsAny_ParsesEveryHonouredShape()
+    {
+        const string json = """
+            {
+              "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+              "name": "reviews",
+              "type": "STRICT_DNS",
+              "connect_timeout": "0.25s",
+              "lb_policy": "RING_HASH",
+              "ring_hash_lb_config": { "minimum_ring_size": 1024, "hash_function": "MURMUR_HASH_2" },
+              "common_lb_config": { "healthy_panic_threshold": { "value": 25 } },
+              "circuit_breakers": { "thresholds": [ { "priority": "HIGH", "max_connections": 100 } ] },
+              "outlier_detection": { "consecutive_5xx": 3, "base_ejection_time": "30s" },
+              "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                  "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                  "explicit_http_config": { "http2_protocol_options": { "max_concurrent_streams": 64 } }
+                }
+              },
+              "load_assignment": {
+                "cluster_name": "reviews",
+                "endpoints": [ {
+                  "locality": { "zone": "a" },
+                  "lb_endpoints": [ {
+                    "endpoint": { "address": { "socket_address": { "address": "reviews.local", "port_value": 9080 } } },
+                    "health_status": "HEALTHY",
+                    "load_balancing_weight": 2
+                  } ]
+                } ]
+              },
+              "metadata": { "filter_metadata": { "istio": { "version": "v2" } } }
+            }
+            """;
+
+        var cluster = Parser.Parse<Any>(json).Unpack<ClusterV3.Cluster>();
+
+        Assert.Equal("reviews", cluster.Name);
+        Assert.Equal(ClusterV3.Cluster.Types.DiscoveryType.StrictDns, cluster.Type);
+        Assert.Equal(ClusterV3.Cluster.ClusterDiscoveryTypeOneofCase.Type, cluster.ClusterDiscoveryTypeCase);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), cluster.ConnectTimeout.ToTimeSpan());
+        Assert.Equal(ClusterV3.Cluster.LbConfigOneofCase.RingHashLbConfig, cluster.LbConfigCase);
+        Assert.Equal(1024UL, cluster.RingHashLbConfig.MinimumRingSize);
+        Assert.Equal(25, cluster.CommonLbConfig.HealthyPanicThreshold.Value);
+        Assert.Equal(100U, cluster.CircuitBreakers.Thresholds[0].MaxConnections);
+        Assert.Equal(3U, cluster.OutlierDetection.Consecutive5Xx);
+
+        var options = cluster.TypedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            .Unpack<UpstreamHttpV3.HttpProtocolOptions>();
+        Assert.Equal(64U, options.ExplicitHttpConfig.Http2ProtocolOptions.MaxConcurrentStreams);
+
+        var lbEndpoint = cluster.LoadAssignment.Endpoints[0].LbEndpoints[0];
+        Assert.Equal(9080U, lbEndpoint.Endpoint.Address.SocketAddress.PortValue);
+        Assert.Equal(CoreV3.HealthStatus.Healthy, lbEndpoint.HealthStatus);
+        Assert.Equal(2U, lbEndpoint.LoadBalancingWeight);
+        Assert.Equal("v2", cluster.Metadata.FilterMetadata["istio"].Fields["version"].StringValue);
+    }
+
+    [Fact]
+    public void JsonParser_HttpConnectionManagerWithInlineRoutes_Parses()
+    {
+        const string json = """
+            {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              "stat_prefix": "ingress_http",
+              "codec_type": "AUTO",
+              "strip_any_host_port": true,
+              "route_config": {
+                "name": "local",
+                "virtual_hosts": [ {
+                  "name": "all",
+                  "domains": [ "*" ],
+                  "routes": [ {
+                    "match": { "safe_regex": { "google_re2": {}, "regex": "^/api/.*" },
+                               "headers": [ { "name": "x-canary", "string_match": { "exact": "1" } } ] },
+                    "route": {
+                      "weighted_clusters": { "clusters": [ { "name": "v1", "weight": 90 }, { "name": "v2", "weight": 10 } ],
+                                             "use_hash_policy": true },
+                      "hash_policy": [ { "header": { "header_name": "x-user" }, "terminal": true } ],
+                      "timeout": "15s"
+                    }
+                  } ]
+                } ]
+              },
+              "http_filters": [ {
+                "name": "envoy.filters.http.router",
+                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+              } ]
+            }
+            """;
+
+        var hcm = Parser.Parse<Any>(json).Unpack<HcmV3.HttpConnectionManager>();
+
+        Assert.True(hcm.StripAnyHostPort);
+        Assert.Equal(HcmV3.HttpConnectionManager.StripPortModeOneofCase.StripAnyHostPort, hcm.StripPortModeCase);
+        var route = hcm.RouteConfig.VirtualHosts[0].Routes[0];
+        Assert.Equal("^/api/.*", route.Match.SafeRegex.Regex);
+        Assert.Equal("1", route.Match.Headers[0].StringMatch.Exact);
+        Assert.True(route.Route_.WeightedClusters.UseHashPolicy);
+        Assert.Equal(10U, route.Route_.WeightedClusters.Clusters[1].Weight);
+        Assert.Equal("x-user", route.Route_.HashPolicy[0].Header.HeaderName);
+        Assert.True(hcm.HttpFilters[0].TypedConfig.Is(RouterV3.Router.Descriptor));
+    }
+
+    [Fact]
+    public void JsonParser_FieldOutsideSubset_IsRejected()
+    {
+        // alt_stat_name exists upstream (Cluster field 28) but is not honoured.
+        const string json = """{ "name": "c", "alt_stat_name": "x" }""";
+
+        Assert.Throws<InvalidProtocolBufferException>(() => Parser.Parse<ClusterV3.Cluster>(json));
+    }
+}
