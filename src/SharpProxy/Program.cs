@@ -1,6 +1,68 @@
+using SharpProxy.Cli;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Demo;
+using SharpProxy.Hosting;
+using SharpProxy.Xds.Bootstrap;
+
 namespace SharpProxy;
 
 internal static class Program
 {
-    private static int Main(string[] args) => args.Length;
+    private static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "demo")
+        {
+            return await DemoCommand.RunAsync(args[1..]).ConfigureAwait(false);
+        }
+
+        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(ProxyOptionsParser.Usage);
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "--version")
+        {
+            Console.WriteLine("sharpproxy " + (typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"));
+            return 0;
+        }
+
+        var options = ProxyOptionsParser.Parse(args, out var error);
+        if (options is null)
+        {
+            await Console.Error.WriteLineAsync("error: " + error).ConfigureAwait(false);
+            return 2;
+        }
+
+        LoadedBootstrap bootstrap;
+        try
+        {
+            bootstrap = options.ConfigPath is null && options.ConfigYaml is null
+                ? EmbeddedConfig.Load(EmbeddedConfig.Default, options.AllowUnknownStaticFields)
+                : BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml, options.AllowUnknownStaticFields);
+        }
+        catch (ConfigException ex)
+        {
+            foreach (var message in ex.Errors)
+            {
+                await Console.Error.WriteLineAsync("error: " + message).ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync($"configuration rejected: {ex.Errors.Count} error(s)").ConfigureAwait(false);
+            return 1;
+        }
+
+        foreach (var ignored in bootstrap.IgnoredFields)
+        {
+            await Console.Error.WriteLineAsync("warning: ignoring unsupported field " + ignored).ConfigureAwait(false);
+        }
+
+        if (options.Mode == RunMode.Validate)
+        {
+            Console.WriteLine($"configuration '{bootstrap.Source}' OK: {bootstrap.Config.Listeners.Length} listener(s), {bootstrap.Config.Clusters.Length} cluster(s)");
+            return 0;
+        }
+
+        return await ProxyServer.RunAsync(options, bootstrap).ConfigureAwait(false);
+    }
 }

@@ -1,0 +1,376 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Snapshot;
+
+namespace SharpProxy.Core.Listeners;
+
+/// <summary>
+/// Owns the listening sockets. Accepts connections, binds each to a worker for its life, picks the filter chain,
+/// sniffs HTTP/2 prior knowledge when the codec is AUTO, and hands the connection to Kestrel's matching endpoint.
+/// </summary>
+internal sealed partial class ListenerManager : IAsyncDisposable
+{
+    public const string Http1Endpoint = "http1";
+    public const string Http2Endpoint = "http2";
+    public const string AdminEndpoint = "admin";
+
+    private static readonly TimeSpan SniffTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly DispatchTransport _transport;
+    private readonly SnapshotHolder _snapshots;
+    private readonly int _workers;
+    private readonly ILogger _logger;
+    private readonly SocketConnectionContextFactory _connectionFactory;
+    private readonly Dictionary<string, BoundListener> _bound = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _shutdown = new();
+    private int _nextWorker = -1;
+    private BoundListener? _admin;
+
+    public ListenerManager(DispatchTransport transport, SnapshotHolder snapshots, int workers, ILoggerFactory loggerFactory)
+    {
+        _transport = transport;
+        _snapshots = snapshots;
+        _workers = Math.Max(1, workers);
+        _logger = loggerFactory.CreateLogger<ListenerManager>();
+        _connectionFactory = new SocketConnectionContextFactory(
+            new SocketConnectionFactoryOptions { WaitForDataBeforeAllocatingBuffer = true },
+            loggerFactory.CreateLogger("SharpProxy.Connections"));
+    }
+
+    public int Workers => _workers;
+
+    /// <summary>Bound address of the admin listener, once bound.</summary>
+    public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
+
+    public void BindAdmin(AdminConfig admin)
+    {
+        _admin = Bind("admin", admin.Address, admin.Port, isAdmin: true);
+        _ = AcceptLoopAsync(_admin);
+    }
+
+    /// <summary>Binds listeners new in the snapshot and stops those that left it. Throws on a bind failure.</summary>
+    public void Apply(ProxySnapshot snapshot)
+    {
+        lock (_bound)
+        {
+            foreach (var listener in snapshot.Listeners)
+            {
+                var config = listener.Config;
+                if (_bound.TryGetValue(config.Name, out var existing))
+                {
+                    if (existing.ConfiguredAddress == config.Address && existing.ConfiguredPort == config.Port)
+                    {
+                        continue;
+                    }
+
+                    existing.Stop();
+                    _bound.Remove(config.Name);
+                }
+
+                var bound = Bind(config.Name, config.Address, config.Port, isAdmin: false);
+                _bound[config.Name] = bound;
+                _ = AcceptLoopAsync(bound);
+            }
+
+            List<string>? removed = null;
+            foreach (var name in _bound.Keys)
+            {
+                if (snapshot.FindListener(name) is null)
+                {
+                    (removed ??= []).Add(name);
+                }
+            }
+
+            if (removed is not null)
+            {
+                foreach (var name in removed)
+                {
+                    _bound[name].Stop();
+                    _bound.Remove(name);
+                }
+            }
+        }
+    }
+
+    /// <summary>The listeners' bound addresses (ports resolved when the config said 0).</summary>
+    public IReadOnlyList<KeyValuePair<string, IPEndPoint>> GetBoundListeners()
+    {
+        lock (_bound)
+        {
+            var result = new List<KeyValuePair<string, IPEndPoint>>(_bound.Count);
+            foreach (var (name, bound) in _bound)
+            {
+                result.Add(new(name, bound.LocalEndPoint));
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>Stops accepting on every proxy listener (drain); the admin listener keeps serving.</summary>
+    public void StopAccepting()
+    {
+        lock (_bound)
+        {
+            foreach (var bound in _bound.Values)
+            {
+                bound.Stop();
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _shutdown.Cancel();
+        StopAccepting();
+        _admin?.Stop();
+        _shutdown.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static BoundListener Bind(string name, string address, int port, bool isAdmin)
+    {
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            throw new InvalidOperationException($"listener '{name}': address '{address}' is not an IP address");
+        }
+
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (ip.AddressFamily == AddressFamily.InterNetworkV6 && ip.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            socket.Bind(new IPEndPoint(ip, port));
+            socket.Listen(1024);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new InvalidOperationException($"listener '{name}': cannot bind {address}:{port}: {ex.Message}", ex);
+        }
+
+        return new BoundListener(name, address, port, socket, isAdmin);
+    }
+
+    private async Task AcceptLoopAsync(BoundListener bound)
+    {
+        while (!bound.Stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await bound.Socket.AcceptAsync(bound.Stopping).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                // Transient accept errors (EMFILE, ECONNABORTED) must not end the listener.
+                Log.AcceptFailed(_logger, bound.Name, ex.SocketErrorCode);
+                await Task.Delay(10).ConfigureAwait(false);
+                continue;
+            }
+
+            socket.NoDelay = true;
+            _ = HandleConnectionAsync(bound, socket);
+        }
+    }
+
+    private async Task HandleConnectionAsync(BoundListener bound, Socket socket)
+    {
+        ConnectionContext connection;
+        try
+        {
+            connection = _connectionFactory.Create(socket);
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            socket.Dispose();
+            return;
+        }
+
+        try
+        {
+            if (bound.IsAdmin)
+            {
+                if (!_transport.TryDispatch(AdminEndpoint, connection))
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            var snapshot = _snapshots.Current;
+            var listener = snapshot.FindListener(bound.Name);
+            var destination = (IPEndPoint)socket.LocalEndPoint!;
+            if (listener is null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+
+            var chains = listener.Config.FilterChains;
+            HttpProtocols? sniffed = null;
+            if (FilterChainSelector.NeedsApplicationProtocol(chains) || NeedsSniff(listener))
+            {
+                sniffed = await SniffAsync(connection.Transport.Input).ConfigureAwait(false);
+                if (sniffed is null)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            var applicationProtocol = sniffed switch
+            {
+                HttpProtocols.Http2 => "h2c",
+                HttpProtocols.Http1 => "http/1.1",
+                _ => null,
+            };
+            var chainIndex = FilterChainSelector.Select(chains, destination, "raw_buffer", applicationProtocol);
+            var http = chainIndex >= 0 ? chains[chainIndex].Http : null;
+            if (http is null)
+            {
+                Log.NoFilterChain(_logger, bound.Name, destination);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+
+            var protocol = http.Codec switch
+            {
+                CodecType.Http1 => HttpProtocols.Http1,
+                CodecType.Http2 => HttpProtocols.Http2,
+                _ => sniffed ?? await SniffAsync(connection.Transport.Input).ConfigureAwait(false),
+            };
+            if (protocol is null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+
+            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
+            connection.Features.Set(new ProxyConnectionFeature
+            {
+                ListenerName = bound.Name,
+                FilterChainIndex = chainIndex,
+                Worker = worker,
+                DestinationEndPoint = destination,
+                RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
+            });
+
+            var endpoint = protocol == HttpProtocols.Http2 ? Http2Endpoint : Http1Endpoint;
+            if (!_transport.TryDispatch(endpoint, connection))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static bool NeedsSniff(Snapshot.CompiledListener listener)
+    {
+        foreach (var chain in listener.Config.FilterChains)
+        {
+            if (chain.Http is { Codec: CodecType.Auto })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Looks at the first bytes without consuming them: the HTTP/2 connection preface means prior-knowledge HTTP/2,
+    /// anything else is HTTP/1.x. Null when the peer closed or stayed silent past the timeout.
+    /// </summary>
+    internal static async ValueTask<HttpProtocols?> SniffAsync(PipeReader input)
+    {
+        using var timeout = new CancellationTokenSource(SniffTimeout);
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var verdict = Http2Preface.Classify(buffer);
+                if (verdict != Http2Preface.Verdict.NeedMoreData)
+                {
+                    // Nothing consumed or examined: Kestrel reads the same bytes next, without waiting for more.
+                    input.AdvanceTo(buffer.Start, buffer.Start);
+                    return verdict == Http2Preface.Verdict.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
+                }
+
+                if (result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    return null;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private sealed class BoundListener(string name, string address, int port, Socket socket, bool isAdmin)
+    {
+        private readonly CancellationTokenSource _stopping = new();
+
+        public string Name { get; } = name;
+
+        public string ConfiguredAddress { get; } = address;
+
+        public int ConfiguredPort { get; } = port;
+
+        public Socket Socket { get; } = socket;
+
+        public bool IsAdmin { get; } = isAdmin;
+
+        public IPEndPoint LocalEndPoint { get; } = (IPEndPoint)socket.LocalEndPoint!;
+
+        public CancellationToken Stopping => _stopping.Token;
+
+        public void Stop()
+        {
+            if (!_stopping.IsCancellationRequested)
+            {
+                _stopping.Cancel();
+                Socket.Dispose();
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(5100, LogLevel.Warning, "Listener {Listener}: accept failed with {Error}")]
+        public static partial void AcceptFailed(ILogger logger, string listener, SocketError error);
+
+        [LoggerMessage(5101, LogLevel.Debug, "Listener {Listener}: connection setup failed")]
+        public static partial void ConnectionSetupFailed(ILogger logger, string listener, Exception exception);
+
+        [LoggerMessage(5102, LogLevel.Debug, "Listener {Listener}: no filter chain matches destination {Destination}; connection closed")]
+        public static partial void NoFilterChain(ILogger logger, string listener, IPEndPoint destination);
+    }
+}

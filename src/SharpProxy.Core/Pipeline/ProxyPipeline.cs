@@ -1,0 +1,184 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Filters;
+using SharpProxy.Core.Listeners;
+using SharpProxy.Core.Routing;
+using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Upstream;
+
+namespace SharpProxy.Core.Pipeline;
+
+/// <summary>
+/// The one place that fixes the order of the layers for an HTTP request:
+/// snapshot (read once) -> filter chain -> route -> weighted cluster -> header mutations -> host pick -> forward.
+/// </summary>
+internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSource random, ILogger<ProxyPipeline> logger)
+{
+    private readonly HttpForwarder _forwarder = new(logger);
+
+    public Task HandleAsync(HttpContext context)
+    {
+        var connection = context.Features.Get<ProxyConnectionFeature>();
+        if (connection is null)
+        {
+            return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "");
+        }
+
+        var snapshot = snapshots.Current;
+        var listener = snapshot.FindListener(connection.ListenerName);
+        if (listener is null || (uint)connection.FilterChainIndex >= (uint)listener.Chains.Length)
+        {
+            // The listener left the config while this connection drains.
+            return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoRouteFound, "listener removed");
+        }
+
+        var chain = listener.Chains[connection.FilterChainIndex];
+        var http = chain.Http!;
+        var routes = chain.Routes;
+        var request = context.Request;
+        var isGrpc = IsGrpc(request);
+        if (routes is null)
+        {
+            return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "", isGrpc);
+        }
+
+        var rawTarget = context.Features.GetRequiredFeature<IHttpRequestFeature>().RawTarget;
+        if (rawTarget.Length == 0 || rawTarget[0] != '/')
+        {
+            // Absolute-form or asterisk-form targets are not routable (Envoy answers 404 unless proxying CONNECT).
+            return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "", isGrpc);
+        }
+
+        SplitTarget(rawTarget, out var path, out var query);
+        var authority = request.Headers.Host.ToString();
+        var match = routes.Match(new RouteRequest(authority, path, query, request.Headers, isGrpc));
+        if (match.Route is null || match.VirtualHost is null)
+        {
+            return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "", isGrpc);
+        }
+
+        var route = match.Route.Config;
+        var vhost = match.VirtualHost.Config;
+        var table = routes.Config;
+
+        if (route.DirectResponse is { } direct)
+        {
+            HeaderMutator.ApplyResponse(context.Response.Headers, table, vhost, route, null);
+            return WriteDirectResponseAsync(context, direct);
+        }
+
+        if (route.Redirect is { } redirect)
+        {
+            var location = PathRewriter.BuildRedirectLocation(redirect, request.Scheme, authority, path, query, route.Match);
+            context.Response.StatusCode = redirect.ResponseCode;
+            context.Response.Headers.Location = location;
+            context.Response.ContentLength = 0;
+            HeaderMutator.ApplyResponse(context.Response.Headers, table, vhost, route, null);
+            return Task.CompletedTask;
+        }
+
+        var action = route.Forward!;
+        WeightedClusterConfig? weighted = null;
+        string clusterName;
+        if (action.WeightedClusters is { } weightedClusters)
+        {
+            var index = WeightedClusterPicker.Pick(weightedClusters, random.NextUInt64());
+            if (index < 0)
+            {
+                return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoClusterFound, "no cluster has weight", isGrpc);
+            }
+
+            weighted = weightedClusters.Clusters[index];
+            clusterName = weighted.Name;
+        }
+        else
+        {
+            clusterName = action.Cluster!;
+        }
+
+        var cluster = snapshot.FindCluster(clusterName);
+        if (cluster is null)
+        {
+            return LocalReply.WriteAsync(context, action.ClusterNotFoundResponseCode, ResponseFlags.NoClusterFound, "", isGrpc);
+        }
+
+        var host = cluster.Balancer.Pick(connection.Worker, null, 0);
+        if (host is null)
+        {
+            cluster.Stats.OnNoHealthyUpstream();
+            return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoHealthyUpstream, "no healthy upstream", isGrpc);
+        }
+
+        HeaderMutator.ApplyRequest(request.Headers, table, vhost, route, weighted);
+        if (action.PrefixRewrite is { } prefixRewrite)
+        {
+            path = PathRewriter.RewritePrefix(path, route.Match, prefixRewrite);
+        }
+
+        var forward = new ForwardContext
+        {
+            Http = http,
+            Cluster = cluster,
+            Host = host,
+            Worker = connection.Worker,
+            Path = path,
+            Query = query,
+            Authority = weighted?.HostRewriteLiteral ?? action.HostRewriteLiteral ?? authority,
+            Timeout = action.Timeout,
+            IsGrpc = isGrpc,
+            AllowWebSocket = action.WebSocketUpgrade ?? http.WebSocketUpgradeEnabled,
+            Table = table,
+            VirtualHost = vhost,
+            Route = route,
+            WeightedCluster = weighted,
+        };
+        return _forwarder.ForwardAsync(context, forward);
+    }
+
+    private static bool IsGrpc(HttpRequest request)
+    {
+        var contentType = request.ContentType;
+        return contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static void SplitTarget(string rawTarget, out string path, out string query)
+    {
+        var queryStart = rawTarget.IndexOf('?');
+        var fragmentStart = rawTarget.IndexOf('#');
+        if (fragmentStart >= 0)
+        {
+            rawTarget = rawTarget[..fragmentStart];
+        }
+
+        if (queryStart < 0 || queryStart >= rawTarget.Length)
+        {
+            path = rawTarget;
+            query = "";
+            return;
+        }
+
+        path = rawTarget[..queryStart];
+        query = rawTarget[(queryStart + 1)..];
+    }
+
+    private static Task WriteDirectResponseAsync(HttpContext context, DirectResponseConfig direct)
+    {
+        context.Response.StatusCode = direct.Status;
+        if (string.IsNullOrEmpty(direct.Body))
+        {
+            context.Response.ContentLength = 0;
+            return Task.CompletedTask;
+        }
+
+        var bytes = System.Text.Encoding.UTF8.GetBytes(direct.Body);
+        context.Response.ContentLength = bytes.Length;
+        if (!context.Response.Headers.ContainsKey("content-type"))
+        {
+            context.Response.ContentType = "text/plain";
+        }
+
+        return context.Response.Body.WriteAsync(bytes, 0, bytes.Length, context.RequestAborted);
+    }
+}

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using SharpProxy.Core.Upstream;
+using SharpProxy.Hosting;
+using SharpProxy.Xds.Bootstrap;
+
+namespace SharpProxy.Admin;
+
+/// <summary>Envoy's admin endpoints, in Envoy's output shapes so existing tooling and habits carry over.</summary>
+internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifetime)
+{
+    private static readonly string Version = typeof(AdminApi).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        var method = context.Request.Method;
+        var mutating = path is "/quitquitquit";
+        if (mutating && !HttpMethods.IsPost(method))
+        {
+            return TextAsync(context, 405, "This endpoint requires POST.\n");
+        }
+
+        return path switch
+        {
+            "/ready" => ReadyAsync(context),
+            "/server_info" => JsonAsync(context, ServerInfo()),
+            "/config_dump" => TextAsync(context, 200, ConfigDumpWriter.Write(state.Bootstrap, state.Snapshots.Current), "application/json"),
+            "/clusters" => ClustersAsync(context),
+            "/stats" => TextAsync(context, 200, Stats()),
+            "/listeners" => ListenersAsync(context),
+            "/quitquitquit" => QuitAsync(context),
+            "/" => TextAsync(context, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /quitquitquit (POST)\n  /ready\n  /server_info\n  /stats\n"),
+            _ => TextAsync(context, 404, "invalid path. admin commands are: /clusters /config_dump /listeners /quitquitquit /ready /server_info /stats\n"),
+        };
+    }
+
+    private string StateName => state.Draining ? "DRAINING" : state.Ready ? "LIVE" : "PRE_INITIALIZING";
+
+    private Task ReadyAsync(HttpContext context) =>
+        TextAsync(context, state.Ready && !state.Draining ? 200 : 503, StateName + "\n");
+
+    private Dictionary<string, object?> ServerInfo()
+    {
+        var options = state.Options;
+        var node = state.Snapshots.Current.Config.Node;
+        return new Dictionary<string, object?>
+        {
+            ["version"] = "sharpproxy/" + Version,
+            ["state"] = StateName,
+            ["hot_restart_version"] = "disabled",
+            ["uptime_current_epoch"] = ((long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s",
+            ["uptime_all_epochs"] = ((long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s",
+            ["node"] = new Dictionary<string, object?> { ["id"] = node.Id, ["cluster"] = node.Cluster },
+            ["command_line_options"] = new Dictionary<string, object?>
+            {
+                ["concurrency"] = options.Concurrency,
+                ["config_path"] = options.ConfigPath ?? "",
+                ["config_yaml"] = options.ConfigYaml ?? "",
+                ["log_level"] = options.LogLevel.ToString().ToLowerInvariant(),
+                ["mode"] = options.Mode.ToString(),
+                ["drain_time"] = ((int)options.DrainTime.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s",
+                ["allow_unknown_static_fields"] = options.AllowUnknownStaticFields,
+            },
+        };
+    }
+
+    private Task ClustersAsync(HttpContext context)
+    {
+        var text = new StringBuilder();
+        foreach (var cluster in state.Snapshots.Current.Clusters)
+        {
+            var name = cluster.Name;
+            text.Append(name).Append("::observability_name::").Append(name).Append('\n');
+            text.Append(name).Append("::added_via_api::false\n");
+            foreach (var host in cluster.Hosts)
+            {
+                var prefix = name + "::" + host.Authority + "::";
+                AppendLine(text, prefix, "cx_active", host.ActiveConnections);
+                AppendLine(text, prefix, "cx_connect_fail", host.ConnectFailures);
+                AppendLine(text, prefix, "cx_total", host.TotalConnections);
+                AppendLine(text, prefix, "rq_active", host.ActiveRequests);
+                AppendLine(text, prefix, "rq_error", host.Errors);
+                AppendLine(text, prefix, "rq_success", host.TotalRequests - host.Errors - host.ActiveRequests);
+                AppendLine(text, prefix, "rq_total", host.TotalRequests);
+                text.Append(prefix).Append("hostname::").Append(host.Config.Hostname ?? "").Append('\n');
+                text.Append(prefix).Append("health_flags::").Append(HealthFlags(host)).Append('\n');
+                AppendLine(text, prefix, "weight", host.Weight);
+                AppendLine(text, prefix, "priority", host.Config.Priority);
+                text.Append(prefix).Append("success_rate::-1\n");
+            }
+        }
+
+        return TextAsync(context, 200, text.ToString());
+    }
+
+    private static string HealthFlags(HostState host) => host.Config.Health switch
+    {
+        Core.Configuration.EndpointHealthStatus.Unhealthy => "/failed_eds_health",
+        Core.Configuration.EndpointHealthStatus.Draining => "/eds_status_draining",
+        Core.Configuration.EndpointHealthStatus.Timeout => "/failed_eds_health",
+        Core.Configuration.EndpointHealthStatus.Degraded => "/degraded_eds_health",
+        _ => "healthy",
+    };
+
+    private string Stats()
+    {
+        var lines = new List<string>();
+        foreach (var cluster in state.Snapshots.Current.Clusters)
+        {
+            var stats = cluster.Stats;
+            var prefix = "cluster." + cluster.Name + ".";
+            lines.Add(prefix + "upstream_rq_total: " + stats.RqTotal);
+            lines.Add(prefix + "upstream_rq_active: " + stats.RqActive);
+            lines.Add(prefix + "upstream_rq_1xx: " + stats.Rq1xx);
+            lines.Add(prefix + "upstream_rq_2xx: " + stats.Rq2xx);
+            lines.Add(prefix + "upstream_rq_3xx: " + stats.Rq3xx);
+            lines.Add(prefix + "upstream_rq_4xx: " + stats.Rq4xx);
+            lines.Add(prefix + "upstream_rq_5xx: " + stats.Rq5xx);
+            lines.Add(prefix + "upstream_rq_timeout: " + stats.RqTimeout);
+            lines.Add(prefix + "upstream_cx_connect_fail: " + stats.CxConnectFail);
+            lines.Add(prefix + "upstream_cx_none_healthy: " + stats.NoHealthyUpstream);
+            long active = 0, total = 0;
+            foreach (var host in cluster.Hosts)
+            {
+                active += host.ActiveConnections;
+                total += host.TotalConnections;
+            }
+
+            lines.Add(prefix + "upstream_cx_active: " + active);
+            lines.Add(prefix + "upstream_cx_total: " + total);
+            lines.Add(prefix + "membership_total: " + cluster.Hosts.Count);
+        }
+
+        using var process = Process.GetCurrentProcess();
+        lines.Add("server.live: " + (state.Ready && !state.Draining ? 1 : 0));
+        lines.Add("server.concurrency: " + state.Options.Concurrency);
+        lines.Add("server.uptime: " + (long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds);
+        lines.Add("server.memory_allocated: " + GC.GetTotalMemory(false));
+        lines.Add("server.memory_heap_size: " + GC.GetGCMemoryInfo().HeapSizeBytes);
+        lines.Add("server.memory_physical_size: " + process.WorkingSet64);
+        lines.Add("server.total_connections: " + state.Listeners.GetBoundListeners().Count);
+        lines.Add("server.config_version: " + state.Snapshots.Current.Version);
+        lines.Add("server.unknown_static_fields: " + state.Bootstrap.IgnoredFields.Count);
+        lines.Sort(StringComparer.Ordinal);
+        return string.Join('\n', lines) + "\n";
+    }
+
+    private Task ListenersAsync(HttpContext context)
+    {
+        var bound = state.Listeners.GetBoundListeners();
+        if (context.Request.Query["format"] == "json")
+        {
+            var statuses = new List<object>(bound.Count);
+            foreach (var (name, endpoint) in bound)
+            {
+                statuses.Add(new Dictionary<string, object>
+                {
+                    ["name"] = name,
+                    ["local_address"] = new Dictionary<string, object>
+                    {
+                        ["socket_address"] = new Dictionary<string, object>
+                        {
+                            ["address"] = endpoint.Address.ToString(),
+                            ["port_value"] = endpoint.Port,
+                        },
+                    },
+                });
+            }
+
+            return JsonAsync(context, new Dictionary<string, object> { ["listener_statuses"] = statuses });
+        }
+
+        var text = new StringBuilder();
+        foreach (var (name, endpoint) in bound)
+        {
+            text.Append(name).Append("::").Append(endpoint).Append('\n');
+        }
+
+        return TextAsync(context, 200, text.ToString());
+    }
+
+    private Task QuitAsync(HttpContext context)
+    {
+        context.Response.OnCompleted(() =>
+        {
+            lifetime.StopApplication();
+            return Task.CompletedTask;
+        });
+        return TextAsync(context, 200, "OK\n");
+    }
+
+    private static void AppendLine(StringBuilder text, string prefix, string field, long value) =>
+        text.Append(prefix).Append(field).Append("::").Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+
+    private static Task JsonAsync(HttpContext context, object value) =>
+        TextAsync(context, 200, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }) + "\n", "application/json");
+
+    private static Task TextAsync(HttpContext context, int status, string body, string contentType = "text/plain; charset=UTF-8")
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = contentType;
+        context.Response.Headers.CacheControl = "no-cache, max-age=0";
+        context.Response.Headers["X-Content-Type-Options"] = "nosniff";
+        return context.Response.WriteAsync(body);
+    }
+}

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Logging;
+
+namespace SharpProxy.Cli;
+
+internal enum RunMode
+{
+    Serve,
+    Validate,
+}
+
+/// <summary>The `sharpproxy` command line; flag names follow Envoy's where the two overlap.</summary>
+internal sealed record ProxyOptions
+{
+    public string? ConfigPath { get; init; }
+
+    public string? ConfigYaml { get; init; }
+
+    public int Concurrency { get; init; } = Environment.ProcessorCount;
+
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    public RunMode Mode { get; init; } = RunMode.Serve;
+
+    public bool AllowUnknownStaticFields { get; init; }
+
+    public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(600);
+
+    public string? AdminAddressPath { get; init; }
+}

@@ -1,0 +1,146 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharpProxy.Admin;
+using SharpProxy.Cli;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Listeners;
+using SharpProxy.Core.Pipeline;
+using SharpProxy.Core.Routing;
+using SharpProxy.Core.Snapshot;
+using SharpProxy.Xds.Bootstrap;
+
+namespace SharpProxy.Hosting;
+
+/// <summary>
+/// Composition root: Kestrel (fed by our own listeners), the snapshot, the request pipeline and the admin API.
+/// Start order: Kestrel's dispatch endpoints first, then the admin and proxy sockets, so no accepted connection
+/// ever finds Kestrel not ready.
+/// </summary>
+internal static partial class ProxyServer
+{
+    public static async Task<int> RunAsync(ProxyOptions options, LoadedBootstrap bootstrap, Action<string>? onReady = null, CancellationToken cancellationToken = default)
+    {
+        var config = bootstrap.Config;
+        var compiler = new SnapshotCompiler(options.Concurrency);
+        ProxySnapshot snapshot;
+        try
+        {
+            snapshot = compiler.Compile(config, previous: null);
+        }
+        catch (ConfigException ex)
+        {
+            foreach (var error in ex.Errors)
+            {
+                await Console.Error.WriteLineAsync("error: " + error).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+
+        var holder = new SnapshotHolder(snapshot);
+        var transport = new DispatchTransport();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        ConfigureLogging(builder.Logging, options.LogLevel);
+        builder.Services.AddSingleton<IConnectionListenerFactory>(transport);
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTime);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.AllowSynchronousIO = false;
+            var limits = kestrel.Limits;
+            limits.MaxRequestBodySize = null;
+            limits.MinRequestBodyDataRate = null;
+            limits.MinResponseDataRate = null;
+            limits.MaxConcurrentConnections = null;
+            limits.MaxConcurrentUpgradedConnections = null;
+            limits.RequestHeadersTimeout = TimeSpan.FromSeconds(60);
+            limits.KeepAliveTimeout = TimeSpan.FromSeconds(300);
+            limits.Http2.MaxStreamsPerConnection = 2147483647 / 2;
+            limits.Http2.InitialConnectionWindowSize = 1024 * 1024;
+            limits.Http2.InitialStreamWindowSize = 768 * 1024;
+            kestrel.Listen(new DispatchEndPoint(ListenerManager.Http1Endpoint, HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(new DispatchEndPoint(ListenerManager.Http2Endpoint, HttpProtocols.Http2), o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(new DispatchEndPoint(ListenerManager.AdminEndpoint, HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
+        });
+
+        await using var app = builder.Build();
+        var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
+        var logger = loggerFactory.CreateLogger("SharpProxy");
+        await using var listeners = new ListenerManager(transport, holder, options.Concurrency, loggerFactory);
+        var pipeline = new ProxyPipeline(holder, new SharedRandomSource(), loggerFactory.CreateLogger<ProxyPipeline>());
+        var state = new ServerState(holder, listeners, bootstrap, options);
+        var admin = new AdminApi(state, app.Lifetime);
+        app.Run(context => context.Features.Get<ProxyConnectionFeature>() is null ? admin.HandleAsync(context) : pipeline.HandleAsync(context));
+
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            // Drain: refuse new connections at once; Kestrel then finishes the requests in flight (up to --drain-time-s).
+            state.Draining = true;
+            listeners.StopAccepting();
+            Log.Draining(logger, options.DrainTime.TotalSeconds);
+        });
+
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            listeners.BindAdmin(config.Admin ?? new AdminConfig("127.0.0.1", 15000));
+            listeners.Apply(snapshot);
+        }
+        catch (InvalidOperationException ex)
+        {
+            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return 1;
+        }
+
+        var adminAddress = listeners.AdminEndPoint!.ToString();
+        if (options.AdminAddressPath is { } path)
+        {
+            await File.WriteAllTextAsync(path + ".tmp", adminAddress, cancellationToken).ConfigureAwait(false);
+            File.Move(path + ".tmp", path, overwrite: true);
+        }
+
+        state.Ready = true;
+        Log.Started(logger, adminAddress, options.Concurrency, snapshot.Listeners.Length, config.Clusters.Length);
+        onReady?.Invoke(adminAddress);
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var cluster in holder.Current.Clusters)
+        {
+            cluster.Dispose();
+        }
+
+        return 0;
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            console.UseUtcTimestamp = true;
+        });
+        logging.SetMinimumLevel(level);
+
+        // ASP.NET's own categories are noisy at info; they speak up only when asked for debug.
+        var frameworkLevel = level <= LogLevel.Debug ? level : LogLevel.Warning;
+        logging.AddFilter("Microsoft", frameworkLevel);
+        logging.AddFilter("System", frameworkLevel);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(5000, LogLevel.Information, "SharpProxy ready: admin {Admin}, {Workers} workers, {Listeners} listeners, {Clusters} clusters")]
+        public static partial void Started(ILogger logger, string admin, int workers, int listeners, int clusters);
+
+        [LoggerMessage(5001, LogLevel.Information, "Shutting down: listeners closed, draining requests in flight for up to {Seconds} s")]
+        public static partial void Draining(ILogger logger, double seconds);
+    }
+}
