@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 using SharpProxy.Core.Configuration;
 
 namespace SharpProxy.Core.Routing;
@@ -121,11 +122,20 @@ internal static class HeaderMutator
             {
                 if (actions[i] == Append)
                 {
-                    headers.Append(add[i].Name, add[i].Value);
+                    AppendValue(headers, add[i].Name, add[i].Value);
                 }
             }
         }
     }
+
+    /// <summary>
+    /// Adds one more value. Not <c>HeaderDictionaryExtensions.Append</c>, which silently drops an empty value and so would
+    /// defeat keep_empty_value.
+    /// </summary>
+    private static void AppendValue(IHeaderDictionary headers, string name, string value) =>
+        headers[name] = headers.TryGetValue(name, out var existing) && existing.Count > 0
+            ? StringValues.Concat(existing, value)
+            : new StringValues(value);
 
     private static bool IsPresent(IHeaderDictionary headers, string name) =>
         headers.TryGetValue(name, out var values) && values.Count > 0;
