@@ -40,8 +40,17 @@ public sealed partial class ProxyProcess : IAsyncDisposable, IDisposable
         _admin = new HttpClient(TestHttp.CreateHandler(), disposeHandler: true) { Timeout = TimeSpan.FromSeconds(10) };
     }
 
-    /// <summary>The dll the tests run: sharpproxy.dll next to the test assembly (copied by the project reference).</summary>
-    public static string ProxyDllPath => Path.Combine(AppContext.BaseDirectory, "sharpproxy.dll");
+    /// <summary>Environment variable that points the tests at another build of the proxy: a .dll (run with dotnet) or an executable.</summary>
+    public const string ProxyPathVariable = "SHARPPROXY_TEST_PROXY";
+
+    /// <summary>
+    /// What the tests run: <see cref="ProxyPathVariable"/> if set, else sharpproxy.dll next to the test assembly
+    /// (copied there by the project reference).
+    /// </summary>
+    public static string ProxyDllPath =>
+        Environment.GetEnvironmentVariable(ProxyPathVariable) is { Length: > 0 } overridden
+            ? Path.GetFullPath(overridden)
+            : Path.Combine(AppContext.BaseDirectory, "sharpproxy.dll");
 
     public int ProcessId => _process.Id;
 
@@ -272,7 +281,8 @@ public sealed partial class ProxyProcess : IAsyncDisposable, IDisposable
             throw new FileNotFoundException($"The proxy was not found next to the tests: {dll}", dll);
         }
 
-        var startInfo = new ProcessStartInfo(DotnetHost())
+        var isDll = dll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
+        var startInfo = new ProcessStartInfo(isDll ? DotnetHost() : dll)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -283,7 +293,11 @@ public sealed partial class ProxyProcess : IAsyncDisposable, IDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
-        startInfo.ArgumentList.Add(dll);
+        if (isDll)
+        {
+            startInfo.ArgumentList.Add(dll);
+        }
+
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);

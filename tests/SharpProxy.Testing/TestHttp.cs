@@ -43,3 +43,21 @@ public static class TestHttp
         };
     }
 }
+
+public static class HttpClientTestExtensions
+{
+    /// <summary>
+    /// A request carrying the client's default version and version policy. <c>new HttpRequestMessage()</c> is HTTP/1.1
+    /// whatever the client's defaults say; only the convenience methods (GetAsync, PostAsync ...) apply them.
+    /// </summary>
+    public static HttpRequestMessage CreateRequest(this HttpClient client, HttpMethod method, string requestUri, HttpContent? content = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        return new HttpRequestMessage(method, requestUri)
+        {
+            Version = client.DefaultRequestVersion,
+            VersionPolicy = client.DefaultVersionPolicy,
+            Content = content,
+        };
+    }
+}

@@ -27,7 +27,7 @@ public sealed class EchoUpstreamTests : IAsyncLifetime
     public async Task Get_Http1_ReturnsEchoJsonWithLabelPathQueryAndHeaders()
     {
         using var client = TestHttp.Http1(_upstream.Http1Uri);
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/some/path?x=1&y=two");
+        using var request = client.CreateRequest(HttpMethod.Get, "/some/path?x=1&y=two");
         request.Headers.Add("x-test", ["a", "b"]);
         using var response = await client.SendAsync(request);
         var echo = await EchoResponse.ReadAsync(response);
