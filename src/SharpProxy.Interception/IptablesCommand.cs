@@ -91,7 +91,7 @@ internal static class IptablesCommand
             stderr.WriteLine("Error: " + e.Message);
             return UsageError;
         }
-        catch (ApplyException e)
+        catch (Exception e) when (e is ApplyException or InvalidOperationException or IOException)
         {
             stderr.WriteLine("Error: " + e.Message);
             return Failure;

@@ -11,9 +11,10 @@ namespace SharpProxy.Interception;
 /// <remarks>
 /// IPv4 uses level <c>SOL_IP</c> (0), option <c>SO_ORIGINAL_DST</c> (80), returning a <c>struct sockaddr_in</c>;
 /// IPv6 uses level <c>SOL_IPV6</c> (41), option <c>IP6T_SO_ORIGINAL_DST</c> (80), returning a <c>struct sockaddr_in6</c>.
-/// The kernel fails with ENOENT when the connection has no conntrack entry. When conntrack exists but no NAT happened,
-/// the call succeeds and returns the socket's own local address, so callers compare the result with
-/// <see cref="Socket.LocalEndPoint"/> to know whether the connection was redirected. TPROXY does not NAT at all: the
+/// The kernel fails with ENOENT when the connection has no conntrack entry, and (on the 6.x kernels tested) also when
+/// it was not NATed; some kernels instead return the socket's own local address for a tracked but un-NATed
+/// connection, so callers compare the result with <see cref="Socket.LocalEndPoint"/> to know whether the connection
+/// was redirected. TPROXY does not NAT at all: the
 /// accepted socket's local address already is the original destination.
 /// </remarks>
 internal static class OriginalDestination
