@@ -246,6 +246,34 @@ public sealed class ForwardingTests(ForwardingProxyFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task Get_EdgeListenerWithoutXff_XffIsTheClientAddress()
+    {
+        // Listener "edge" sets use_remote_address: true, where Envoy appends the downstream address.
+        using var client = TestHttp.Http1(await Bed.Proxy.GetListenerUriAsync(ConfigTemplates.EdgeListenerName));
+
+        using var response = await client.GetAsync("/edge");
+        var echo = await ProxyAssert.EchoAsync(response, Bed.Proxy);
+
+        Assert.Equal("127.0.0.1", echo.Header("x-forwarded-for"));
+        Assert.Equal("http", echo.Header("x-forwarded-proto"));
+        Assert.False(string.IsNullOrWhiteSpace(echo.Header("x-request-id")), "x-request-id was not generated");
+    }
+
+    [Fact]
+    public async Task Get_EdgeListenerWithPriorXff_ClientAddressAppendedEnvoyStyle()
+    {
+        using var client = TestHttp.Http1(await Bed.Proxy.GetListenerUriAsync(ConfigTemplates.EdgeListenerName));
+        using var request = client.CreateRequest(HttpMethod.Get, "/edge-xff");
+        request.Headers.Add("x-forwarded-for", "203.0.113.7");
+
+        using var response = await client.SendAsync(request);
+        var echo = await ProxyAssert.EchoAsync(response, Bed.Proxy);
+
+        // Envoy appends with "," and no space (Utility::appendXff).
+        Assert.Equal("203.0.113.7,127.0.0.1", echo.Header("x-forwarded-for"));
+    }
+
+    [Fact]
     public async Task Get_HopByHopHeadersOnRawSocket_NotForwardedButTeTrailersKept()
     {
         var request =

@@ -9,8 +9,11 @@ namespace SharpProxy.Testing;
 /// </summary>
 public static class ConfigTemplates
 {
-    /// <summary>Name of the single listener of every template.</summary>
+    /// <summary>Name of the listener every template has.</summary>
     public const string ListenerName = "main";
+
+    /// <summary>Second listener of <see cref="Forwarding"/>, with <c>use_remote_address: true</c>.</summary>
+    public const string EdgeListenerName = "edge";
 
     /// <summary>Header that selects the HTTP/2 upstream cluster in <see cref="Forwarding"/>.</summary>
     public const string UpstreamSelectorHeader = "x-upstream";
@@ -37,9 +40,10 @@ public static class ConfigTemplates
         """;
 
     /// <summary>
-    /// One listener with websocket upgrades; <c>/test.Echo/*</c> (gRPC) and requests with header <c>x-upstream: h2</c> go to
-    /// cluster <c>v1_h2</c> (HTTP/2 upstream), everything else to <c>v1</c> (HTTP/1.1 upstream).
-    /// Placeholders: V1_HTTP1_PORT, V1_HTTP2_PORT.
+    /// Listener <c>main</c> (a sidecar-style HCM: no <c>use_remote_address</c>) with websocket upgrades; <c>/test.Echo/*</c>
+    /// (gRPC) and requests with header <c>x-upstream: h2</c> go to cluster <c>v1_h2</c> (HTTP/2 upstream), everything else to
+    /// <c>v1</c> (HTTP/1.1 upstream). Listener <c>edge</c> (<c>use_remote_address: true</c>, so x-forwarded-for is appended
+    /// as Envoy does at the edge) sends everything to <c>v1</c>. Placeholders: V1_HTTP1_PORT, V1_HTTP2_PORT.
     /// </summary>
     public const string Forwarding = Admin + "\n" + """
         static_resources:
@@ -77,6 +81,31 @@ public static class ConfigTemplates
                               exact: h2
                         route:
                           cluster: v1_h2
+                      - match:
+                          prefix: "/"
+                        route:
+                          cluster: v1
+        """ + "\n" + RouterFilter + "\n" + """
+          - name: edge
+            address:
+              socket_address:
+                address: 127.0.0.1
+                port_value: 0
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: edge_http
+                  codec_type: AUTO
+                  use_remote_address: true
+                  route_config:
+                    name: edge_route
+                    virtual_hosts:
+                    - name: edge
+                      domains:
+                      - "*"
+                      routes:
                       - match:
                           prefix: "/"
                         route:
