@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using SharpProxy.Core.Configuration;
 
 namespace SharpProxy.Core.Routing;
@@ -129,6 +130,7 @@ internal sealed class CompiledRouteTable
     /// <summary>The virtual host for <paramref name="authority"/>, or null when none matches (Envoy's 404 NR).</summary>
     public CompiledVirtualHost? FindVirtualHost(string authority) => FindVirtualHost((authority ?? "").AsSpan());
 
+    [SkipLocalsInit] // the lowercase buffer is fully written before it is read
     public CompiledVirtualHost? FindVirtualHost(ReadOnlySpan<char> authority)
     {
         // Envoy's fast path: only a default virtual host (or none at all).
@@ -138,8 +140,7 @@ internal sealed class CompiledRouteTable
         }
 
         var host = _host.Apply(authority);
-        Span<char> buffer = host.Length <= StackLimit ? stackalloc char[StackLimit] : new char[host.Length];
-        var lower = buffer[..host.Length];
+        Span<char> lower = host.Length <= StackLimit ? stackalloc char[host.Length] : new char[host.Length];
         AsciiText.ToLower(host, lower);
 
         if (_exactLookup.TryGetValue(lower, out var vhost))
