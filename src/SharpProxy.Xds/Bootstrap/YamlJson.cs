@@ -23,6 +23,11 @@ internal static class YamlJson
         {
             throw new FormatException($"invalid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}", ex);
         }
+        catch (InvalidOperationException ex)
+        {
+            // YamlDotNet reports some structural errors (an unterminated flow sequence) this way, without a position.
+            throw new FormatException("invalid YAML (line unknown): " + ex.Message, ex);
+        }
 
         if (stream.Documents.Count == 0)
         {
