@@ -5,7 +5,8 @@ namespace SharpProxy.Core.Routing;
 /// <summary>
 /// A safe_regex compiled for a whole-value match (RE2::FullMatch in Envoy). Uses the non-backtracking engine (linear
 /// time, like RE2); a pattern that engine cannot run falls back to the backtracking engine with a match timeout, and
-/// a timeout counts as "no match" rather than an exception on the request path.
+/// a timeout counts as "no match" rather than an exception on the request path. RE2-only syntax is rewritten first
+/// (<see cref="Re2Syntax"/>).
 /// </summary>
 internal sealed class CompiledRegex
 {
@@ -25,8 +26,8 @@ internal sealed class CompiledRegex
     /// <exception cref="ArgumentException">The pattern is not a valid regular expression.</exception>
     public static CompiledRegex Create(string pattern)
     {
-        // Anchored full match; the group keeps alternations ("a|b") inside the anchors.
-        var anchored = @"\A(?:" + pattern + @")\z";
+        // RE2 meaning, then an anchored full match; the group keeps alternations ("a|b") inside the anchors.
+        var anchored = @"\A(?:" + Re2Syntax.ToDotNet(pattern) + @")\z";
         try
         {
             return new CompiledRegex(new Regex(anchored, RegexOptions.CultureInvariant | RegexOptions.NonBacktracking), canTimeOut: false) { Pattern = pattern };

@@ -30,8 +30,10 @@ internal readonly struct HostNormalization(bool stripAnyHostPort, bool stripMatc
             return authority;
         }
 
-        // Envoy: absl::SimpleAtoi into uint32; an unparsable port leaves the host alone.
-        if (!uint.TryParse(authority[(portStart + 1)..], NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var port))
+        // Envoy: absl::SimpleAtoi into uint32 (whitespace and a '+' allowed, no '-'); an unparsable port leaves the host alone.
+        var portText = authority[(portStart + 1)..];
+        if (portText.Contains('-') ||
+            !uint.TryParse(portText, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var port))
         {
             return authority;
         }

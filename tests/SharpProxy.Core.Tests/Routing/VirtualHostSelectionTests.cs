@@ -66,6 +66,10 @@ public sealed class VirtualHostSelectionTests
     [InlineData("foo.bar.com:80", "exact")]
     [InlineData("foo.bar.com", "exact")]
     [InlineData("foo.bar.com:abc", "default")] // non-numeric port is not stripped
+    [InlineData("foo.bar.com:", "default")] // empty port is not stripped
+    [InlineData("foo.bar.com:+80", "exact")] // absl::SimpleAtoi accepts a '+'
+    [InlineData("foo.bar.com:-0", "default")]
+    [InlineData("foo.bar.com:99999999999", "default")] // does not fit uint32
     [InlineData("[::1]:80", "v6")]
     [InlineData("[::1]", "v6")]
     public void FindVirtualHost_StripAnyHostPort_PortRemovedBeforeMatching(string authority, string expected)
