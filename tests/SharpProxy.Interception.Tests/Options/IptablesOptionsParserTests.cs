@@ -150,4 +150,28 @@ public sealed class IptablesOptionsParserTests
         Assert.Contains("-b, --istio-inbound-ports", result.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("--cleanup-only", result.StandardOutput, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Run_PublicEntryPoint_PrintsUsage()
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int code = IptablesCommand.Run(["-h"], stdout, stderr);
+
+        Assert.Equal(0, code);
+        Assert.StartsWith("Usage: sharpproxy iptables", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_CleanupDryRunNftables_PrintsTableDeletesOnly()
+    {
+        var result = CommandHarness.Run(["--backend", "nftables", "--cleanup-only", "-n"], NoEnvironment, runner: new RecordingRunner());
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(
+            "# nft -f -\nadd table inet istio-proxy-nat\ndelete table inet istio-proxy-nat\nadd table inet istio-proxy-mangle\n" +
+            "delete table inet istio-proxy-mangle\nadd table inet istio-proxy-raw\ndelete table inet istio-proxy-raw\n",
+            result.StandardOutput);
+    }
 }
