@@ -15,6 +15,11 @@ internal static class Program
             return await DemoCommand.RunAsync(args[1..]).ConfigureAwait(false);
         }
 
+        if (args.Length > 0 && args[0] == "iptables")
+        {
+            return Interception.IptablesCommand.Run(args[1..], Console.Out, Console.Error);
+        }
+
         if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine(ProxyOptionsParser.Usage);
