@@ -116,7 +116,7 @@ internal static class IptablesCommand
         {
             cfg.EnableIPv6 = explicitIPv6;
         }
-        else if (!cfg.CleanupOnly && !cfg.SkipRuleApply)
+        else if (!cfg.CleanupOnly && (!cfg.SkipRuleApply || cfg.RunValidation))
         {
             var detected = HostEnvironment.DetectHostIP(host.LocalAddresses(NullIfEmpty(cfg.NetworkNamespace)), cfg.DualStack)
                 ?? throw new InvalidOperationException(
