@@ -1,6 +1,4 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Primitives;
 using SharpProxy.Core.Configuration;
 
 namespace SharpProxy.Core.Routing;
@@ -46,8 +44,9 @@ internal sealed class CompiledHeaderMatcher
     private readonly long _rangeStart;
     private readonly long _rangeEnd;
     private readonly HostNormalization _host;
+    private readonly int _cacheSlot;
 
-    public CompiledHeaderMatcher(HeaderMatcherConfig config, HostNormalization host)
+    public CompiledHeaderMatcher(HeaderMatcherConfig config, HostNormalization host, int cacheSlot = -1)
     {
         if (string.IsNullOrEmpty(config.Name))
         {
@@ -59,6 +58,7 @@ internal sealed class CompiledHeaderMatcher
         _host = host;
         _invert = config.InvertMatch;
         _treatMissingAsEmpty = config.TreatMissingHeaderAsEmpty;
+        _cacheSlot = cacheSlot;
         _source = AsciiText.ToLower(config.Name) switch
         {
             ":authority" => Source.Authority,
@@ -90,9 +90,18 @@ internal sealed class CompiledHeaderMatcher
 
     public HeaderMatcherConfig Config { get; }
 
+    /// <summary>True when this matcher reads a plain request header (not a pseudo-header) by <see cref="HeaderMatcherConfig.Name"/>.</summary>
+    public bool ReadsHeader => _source == Source.Header;
+
     public bool Matches(in RouteRequest request)
     {
-        var value = GetValue(request);
+        var cache = default(HeaderValueCache);
+        return Matches(request, ref cache);
+    }
+
+    internal bool Matches(in RouteRequest request, ref HeaderValueCache cache)
+    {
+        var value = GetValue(request, ref cache);
         if (_kind == MatchKind.Present)
         {
             return ((value is not null) == _present) != _invert;
@@ -126,12 +135,12 @@ internal sealed class CompiledHeaderMatcher
         long.TryParse(value, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out result);
 
     /// <summary>The header's value (repeated values joined with ','), or null when absent.</summary>
-    private string? GetValue(in RouteRequest request)
+    private string? GetValue(in RouteRequest request, ref HeaderValueCache cache)
     {
         switch (_source)
         {
             case Source.Header:
-                return Join(request.Headers, _name);
+                return cache.Get(_cacheSlot, request.Headers, _name);
             case Source.Authority:
                 {
                     var authority = request.Authority ?? "";
@@ -142,28 +151,11 @@ internal sealed class CompiledHeaderMatcher
             case Source.Path:
                 return string.IsNullOrEmpty(request.Query) ? request.Path : string.Concat(request.Path, "?", request.Query);
             case Source.Method:
-                return request.Method ?? Join(request.Headers, _name);
+                return request.Method ?? HeaderValueCache.Lookup(request.Headers, _name);
             case Source.Scheme:
-                return request.Scheme ?? Join(request.Headers, _name);
+                return request.Scheme ?? HeaderValueCache.Lookup(request.Headers, _name);
             default:
                 return null;
         }
     }
-
-    private static string? Join(IHeaderDictionary headers, string name)
-    {
-        if (!headers.TryGetValue(name, out var values))
-        {
-            return null;
-        }
-
-        return values.Count switch
-        {
-            0 => null,
-            1 => values[0] ?? "",
-            _ => JoinMany(values),
-        };
-    }
-
-    private static string JoinMany(StringValues values) => string.Join(',', (IEnumerable<string?>)values);
 }

@@ -19,7 +19,8 @@ internal sealed class CompiledRoute
     private readonly CompiledQueryParameterMatcher[] _queryParameters;
 
     /// <exception cref="ArgumentException">The route cannot be compiled (invalid regex, path_separated_prefix, weights, redirect code).</exception>
-    public CompiledRoute(RouteConfig config, int index, HostNormalization host = default)
+    /// <param name="headerSlots">Header name to <see cref="HeaderValueCache"/> slot, shared by the routes of one virtual host.</param>
+    public CompiledRoute(RouteConfig config, int index, HostNormalization host = default, IReadOnlyDictionary<string, int>? headerSlots = null)
     {
         Config = config;
         Index = index;
@@ -51,7 +52,7 @@ internal sealed class CompiledRoute
                 throw new ArgumentException($"unknown path match kind {_pathKind}");
         }
 
-        _headers = Compile(match.Headers, h => new CompiledHeaderMatcher(h, host));
+        _headers = Compile(match.Headers, h => new CompiledHeaderMatcher(h, host, headerSlots is not null && headerSlots.TryGetValue(h.Name, out var slot) ? slot : -1));
         _queryParameters = Compile(match.QueryParameters, q => new CompiledQueryParameterMatcher(q));
 
         if (config.Forward?.WeightedClusters is { } weighted)
@@ -98,6 +99,12 @@ internal sealed class CompiledRoute
 
     internal bool Matches(in RouteRequest request, ReadOnlySpan<char> path)
     {
+        var cache = default(HeaderValueCache);
+        return Matches(request, path, ref cache);
+    }
+
+    internal bool Matches(in RouteRequest request, ReadOnlySpan<char> path, ref HeaderValueCache cache)
+    {
         if (!MatchesPath(path))
         {
             return false;
@@ -111,7 +118,7 @@ internal sealed class CompiledRoute
         var headers = _headers;
         for (var i = 0; i < headers.Length; i++)
         {
-            if (!headers[i].Matches(request))
+            if (!headers[i].Matches(request, ref cache))
             {
                 return false;
             }

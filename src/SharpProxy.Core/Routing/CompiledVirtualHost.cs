@@ -13,12 +13,13 @@ internal sealed class CompiledVirtualHost
     {
         Config = config;
         var routes = config.Routes.IsDefault ? [] : config.Routes;
+        var headerSlots = AssignHeaderSlots(routes);
         _routes = new CompiledRoute[routes.Length];
         for (var i = 0; i < routes.Length; i++)
         {
             try
             {
-                _routes[i] = new CompiledRoute(routes[i], i, host);
+                _routes[i] = new CompiledRoute(routes[i], i, host, headerSlots);
             }
             catch (ArgumentException ex)
             {
@@ -40,15 +41,62 @@ internal sealed class CompiledVirtualHost
     public CompiledRoute? FindRoute(in RouteRequest request)
     {
         var path = CompiledRoute.PathForMatching(request.Path);
+        var cache = default(HeaderValueCache);
         var routes = _routes;
         for (var i = 0; i < routes.Length; i++)
         {
-            if (routes[i].Matches(request, path))
+            if (routes[i].Matches(request, path, ref cache))
             {
                 return routes[i];
             }
         }
 
         return null;
+    }
+
+    /// <summary>The most used plain header names of this virtual host's matchers, numbered for <see cref="HeaderValueCache"/>.</summary>
+    private static Dictionary<string, int>? AssignHeaderSlots(ImmutableArray<RouteConfig> routes)
+    {
+        var uses = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        var order = new List<string>();
+        foreach (var route in routes)
+        {
+            if (route?.Match is not { Headers.IsDefaultOrEmpty: false } match)
+            {
+                continue;
+            }
+
+            foreach (var header in match.Headers)
+            {
+                var name = header.Name;
+                if (string.IsNullOrEmpty(name) || name[0] == ':' || name.Equals("host", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                if (uses.TryGetValue(name, out var count))
+                {
+                    uses[name] = count + 1;
+                }
+                else
+                {
+                    uses[name] = 1;
+                    order.Add(name);
+                }
+            }
+        }
+
+        if (order.Count == 0)
+        {
+            return null;
+        }
+
+        var slots = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in order.OrderByDescending(n => uses[n]).Take(HeaderValueCache.Capacity))
+        {
+            slots[name] = slots.Count;
+        }
+
+        return slots;
     }
 }

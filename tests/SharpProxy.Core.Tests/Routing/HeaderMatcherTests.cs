@@ -170,4 +170,40 @@ public sealed class HeaderMatcherTests
         Assert.False(Evaluate(new HeaderMatcherConfig { Name = "host" }, ("Host", "example.com")));
         Assert.True(Evaluate(new HeaderMatcherConfig { Name = "host", PresentMatch = false }, ("Host", "example.com")));
     }
+
+    [Fact]
+    public void FindRoute_ManyHeaderNamesBeyondCacheSlots_EachRouteSeesItsOwnHeader()
+    {
+        // 12 names (more than the per-search cache holds), several routes per name, different case per route.
+        var routes = Enumerable.Range(0, 36)
+            .Select(i => Route($"r{i}", Prefix("/") with
+            {
+                Headers = [Header(i % 2 == 0 ? $"x-h{i % 12}" : $"X-H{i % 12}", StringMatchKind.Exact, $"v{i}")],
+            }))
+            .Append(Route("fallback", Prefix("/")))
+            .ToArray();
+        var vhost = new CompiledVirtualHost(VirtualHost("vh", ["*"], routes));
+
+        for (var i = 0; i < 36; i++)
+        {
+            // Other cached and uncached headers present with non-matching values must not interfere.
+            var others = i % 12 is 0 or 11 ? [("x-h5", "nope")] : new[] { ("x-h0", "nope"), ("x-h11", "nope") };
+            var request = Request(headers: [($"x-h{i % 12}", $"v{i}"), .. others]);
+            Assert.Equal($"r{i}", vhost.FindRoute(request)?.Name);
+        }
+
+        Assert.Equal("r0", vhost.FindRoute(Request(headers: ("x-h0", "v0")))?.Name);
+        Assert.Equal("r35", vhost.FindRoute(Request(headers: ("X-H11", "v35")))?.Name);
+    }
+
+    [Fact]
+    public void FindRoute_SameHeaderRepeatedValues_JoinedOnceAndMatchedByLaterRoute()
+    {
+        var vhost = new CompiledVirtualHost(VirtualHost("vh", ["*"],
+            Route("a", Prefix("/") with { Headers = [Header("x-h", StringMatchKind.Exact, "a")] }),
+            Route("ab", Prefix("/") with { Headers = [Header("x-h", StringMatchKind.Exact, "a,b")] })));
+
+        Assert.Equal("ab", vhost.FindRoute(Request(headers: [("x-h", "a"), ("x-h", "b")]))?.Name);
+        Assert.Equal("a", vhost.FindRoute(Request(headers: ("x-h", "a")))?.Name);
+    }
 }
