@@ -8,6 +8,9 @@ public enum ConnectOutcome
     Connected,
     Refused,
     TimedOut,
+
+    /// <summary>The connect was reset: typically the listener closed while the handshake was in its queue.</summary>
+    Reset,
 }
 
 /// <summary>Raw TCP helpers for loopback: connection probes and ports known to be closed.</summary>
@@ -27,6 +30,10 @@ public static class TcpProbe
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
         {
             return ConnectOutcome.Refused;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return ConnectOutcome.Reset;
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
