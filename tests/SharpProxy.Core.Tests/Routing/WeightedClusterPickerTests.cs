@@ -35,15 +35,18 @@ public sealed class WeightedClusterPickerTests
     [InlineData(90UL, 1)]
     [InlineData(99UL, 1)]
     [InlineData(100UL, 0)]
-    [InlineData(ulong.MaxValue, 1)] // 18446744073709551615 % 100 = 15 -> v1? no: see assertion below
-    public void Pick_Boundaries_ReturnIndex(ulong value, int expectedForNinetyTen)
+    [InlineData(190UL, 1)]
+    [InlineData(ulong.MaxValue, 0)] // 18446744073709551615 % 100 = 15
+    public void Pick_NinetyTenBoundaries_ReturnIndex(ulong value, int expected)
     {
-        var expected = value % 100 < 90 ? 0 : 1;
         Assert.Equal(expected, WeightedClusterPicker.Pick(Weights(("v1", 90), ("v2", 10)), value));
-        if (value != ulong.MaxValue)
-        {
-            Assert.Equal(expectedForNinetyTen, expected);
-        }
+    }
+
+    [Fact]
+    public void Pick_ThreeWay_IntervalsInConfigOrder()
+    {
+        var config = Weights(("a", 1), ("b", 2), ("c", 3));
+        Assert.Equal([0, 1, 1, 2, 2, 2, 0], Enumerable.Range(0, 7).Select(v => WeightedClusterPicker.Pick(config, (ulong)v)));
     }
 
     [Fact]
