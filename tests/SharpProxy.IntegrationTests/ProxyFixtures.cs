@@ -71,11 +71,14 @@ public sealed class LocalRepliesProxyFixture : ProxyFixture
 {
     public int ClosedPort { get; private set; }
 
+    /// <summary>The HCM's file access log (Envoy's default format).</summary>
+    public string AccessLogPath { get; } = Path.Combine(Path.GetTempPath(), "sharpproxy-access-" + Guid.NewGuid().ToString("N") + ".log");
+
     protected override string[] Labels => ["v1"];
 
     protected override async Task PrepareAsync() => ClosedPort = await TcpProbe.GetClosedPortAsync();
 
-    protected override TempConfigFile WriteConfig(IReadOnlyList<EchoUpstream> upstreams) => ConfigTemplates.WriteLocalReplies(upstreams[0], ClosedPort);
+    protected override TempConfigFile WriteConfig(IReadOnlyList<EchoUpstream> upstreams) => ConfigTemplates.WriteLocalReplies(upstreams[0], ClosedPort, AccessLogPath);
 }
 
 /// <summary>Tests whose timing must not compete with the rest of the suite for the CPU run alone, after the others.</summary>

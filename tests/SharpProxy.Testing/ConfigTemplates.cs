@@ -238,6 +238,11 @@ public static class ConfigTemplates
                   "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                   stat_prefix: ingress_http
                   codec_type: AUTO
+                  access_log:
+                  - name: envoy.access_loggers.file
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                      path: "{{ACCESS_LOG_PATH}}"
                   route_config:
                     name: local_replies
                     virtual_hosts:
@@ -364,8 +369,8 @@ public static class ConfigTemplates
         return ConfigWriter.Write(Canary, ("V1_HTTP1_PORT", v1.Http1Port), ("V2_HTTP1_PORT", v2.Http1Port));
     }
 
-    public static TempConfigFile WriteLocalReplies(EchoUpstream v1, int closedPort) =>
-        ConfigWriter.Write(LocalReplies, ("V1_HTTP1_PORT", v1.Http1Port), ("CLOSED_PORT", closedPort.ToString(CultureInfo.InvariantCulture)));
+    public static TempConfigFile WriteLocalReplies(EchoUpstream v1, int closedPort, string accessLogPath) =>
+        ConfigWriter.Write(LocalReplies, ("V1_HTTP1_PORT", v1.Http1Port), ("CLOSED_PORT", closedPort.ToString(CultureInfo.InvariantCulture)), ("ACCESS_LOG_PATH", accessLogPath));
 
     public static TempConfigFile WriteUnknownCluster(EchoUpstream v1)
     {

@@ -74,7 +74,19 @@ internal sealed record HttpConnectionManagerConfig
 
     public bool WebSocketUpgradeEnabled { get; init; }
 
+    public ImmutableArray<AccessLogConfig> AccessLogs { get; init; } = [];
+
     public TimeSpan? StreamIdleTimeout { get; init; }
 
     public TimeSpan? RequestTimeout { get; init; }
 }
+
+internal enum AccessLogTarget
+{
+    Stdout,
+    Stderr,
+    File,
+}
+
+/// <summary>An HCM access log; entries use Envoy's default format.</summary>
+internal sealed record AccessLogConfig(AccessLogTarget Target, string? Path);

@@ -6,6 +6,7 @@ using SharpProxy.Core.Filters;
 using SharpProxy.Core.Listeners;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Telemetry;
 using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Pipeline;
@@ -36,6 +37,34 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
 
         var chain = listener.Chains[connection.FilterChainIndex];
         var http = chain.Http!;
+        if (!http.AccessLogs.IsDefaultOrEmpty)
+        {
+            return HandleWithAccessLogAsync(context, connection, snapshot, chain, http);
+        }
+
+        return RouteAndForwardAsync(context, connection, snapshot, chain, http);
+    }
+
+    private async Task HandleWithAccessLogAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http)
+    {
+        var state = new RequestLogState();
+        context.Features.Set(state);
+        try
+        {
+            await RouteAndForwardAsync(context, connection, snapshot, chain, http).ConfigureAwait(false);
+        }
+        finally
+        {
+            var line = AccessLogSink.FormatDefault(context, state, state.RequestId);
+            foreach (var log in http.AccessLogs)
+            {
+                AccessLogSink.For(log).Write(line);
+            }
+        }
+    }
+
+    private Task RouteAndForwardAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http)
+    {
         var routes = chain.Routes;
         var request = context.Request;
         var isGrpc = IsGrpc(request);

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Primitives;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Filters;
 using SharpProxy.Core.Routing;
+using SharpProxy.Core.Telemetry;
 
 namespace SharpProxy.Core.Upstream;
 
@@ -53,6 +54,13 @@ internal sealed partial class HttpForwarder(ILogger logger)
                     TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion,
                     TaskScheduler.Default);
             }
+        }
+
+        var log = context.Features.Get<RequestLogState>();
+        if (log is not null)
+        {
+            log.UpstreamHost = host.Authority;
+            log.UpstreamCluster = cluster.Name;
         }
 
         host.OnRequestStart();
@@ -105,7 +113,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
         var bodyDetection = context.Features.Get<IHttpRequestBodyDetectionFeature>();
         if (bodyDetection?.CanHaveBody == true && !isWebSocket)
         {
-            request.Content = new StreamingRequestContent(downstream.Body, bodyCompleted);
+            request.Content = new StreamingRequestContent(downstream.Body, bodyCompleted, context.Features.Get<RequestLogState>());
             if (downstream.ContentLength is { } length)
             {
                 request.Content.Headers.ContentLength = length;
@@ -185,8 +193,13 @@ internal sealed partial class HttpForwarder(ILogger logger)
             // An edge proxy (use_remote_address) does not trust an external request id unless told to preserve it.
             if (!hasId || (http.UseRemoteAddress && !http.PreserveExternalRequestId))
             {
+                var requestId = Guid.NewGuid().ToString();
                 request.Headers.Remove("x-request-id");
-                request.Headers.TryAddWithoutValidation("x-request-id", Guid.NewGuid().ToString());
+                request.Headers.TryAddWithoutValidation("x-request-id", requestId);
+                if (context.Features.Get<RequestLogState>() is { } log)
+                {
+                    log.RequestId = requestId;
+                }
             }
         }
     }
@@ -325,6 +338,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
             return;
         }
 
+        var log = context.Features.Get<RequestLogState>();
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
@@ -344,6 +358,10 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 }
 
                 await downstream.Body.WriteAsync(buffer.AsMemory(0, read), cancellation.Token).ConfigureAwait(false);
+                if (log is not null)
+                {
+                    log.BytesSent += read;
+                }
             }
 
             CopyTrailers(context, response);

@@ -8,7 +8,7 @@ namespace SharpProxy.Core.Upstream;
 /// flushing each chunk so bidirectional gRPC streams make progress. Signals when the body has been sent,
 /// which is when Envoy's route timeout starts.
 /// </summary>
-internal sealed class StreamingRequestContent(Stream source, TaskCompletionSource bodyCompleted) : HttpContent
+internal sealed class StreamingRequestContent(Stream source, TaskCompletionSource bodyCompleted, Telemetry.RequestLogState? log) : HttpContent
 {
     private const int BufferSize = 64 * 1024;
 
@@ -35,6 +35,11 @@ internal sealed class StreamingRequestContent(Stream source, TaskCompletionSourc
                 if (read == 0)
                 {
                     break;
+                }
+
+                if (log is not null)
+                {
+                    Interlocked.Add(ref log.BytesReceived, read);
                 }
 
                 await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);

@@ -10,6 +10,7 @@ internal static class ApiTypes
 
     public static readonly FileDescriptor[] Files =
     [
+        Api.Config.AccessLog.V3.AccesslogReflection.Descriptor,
         Api.Config.Bootstrap.V3.BootstrapReflection.Descriptor,
         Api.Config.Cluster.V3.ClusterReflection.Descriptor,
         Api.Config.Cluster.V3.CircuitBreakerReflection.Descriptor,
@@ -28,6 +29,8 @@ internal static class ApiTypes
         Api.Config.Listener.V3.ListenerComponentsReflection.Descriptor,
         Api.Config.Route.V3.RouteReflection.Descriptor,
         Api.Config.Route.V3.RouteComponentsReflection.Descriptor,
+        Api.Extensions.AccessLoggers.File.V3.FileReflection.Descriptor,
+        Api.Extensions.AccessLoggers.Stream.V3.StreamReflection.Descriptor,
         Api.Extensions.Filters.Http.Router.V3.RouterReflection.Descriptor,
         Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManagerReflection.Descriptor,
         Api.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,

@@ -165,6 +165,15 @@ internal static class ListenerTranslator
             webSocket = upgrade.Enabled ?? true;
         }
 
+        var accessLogs = ImmutableArray.CreateBuilder<AccessLogConfig>();
+        for (var i = 0; i < hcm.AccessLog.Count; i++)
+        {
+            if (TranslateAccessLog(hcm.AccessLog[i], path + ".access_log[" + i + "]", errors) is { } log)
+            {
+                accessLogs.Add(log);
+            }
+        }
+
         if (hcm.RequestTimeout is not null)
         {
             errors.NotYetSupported(path + ".request_timeout", "request_timeout");
@@ -193,7 +202,49 @@ internal static class ListenerTranslator
             StripAnyHostPort = hcm.HasStripAnyHostPort && hcm.StripAnyHostPort,
             StripMatchingHostPort = hcm.StripMatchingHostPort,
             WebSocketUpgradeEnabled = webSocket,
+            AccessLogs = accessLogs.ToImmutable(),
         };
+    }
+
+    public const string FileAccessLogType = "envoy.extensions.access_loggers.file.v3.FileAccessLog";
+    public const string StdoutAccessLogType = "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+    public const string StderrAccessLogType = "envoy.extensions.access_loggers.stream.v3.StderrAccessLog";
+
+    private static AccessLogConfig? TranslateAccessLog(Api.Config.AccessLog.V3.AccessLog log, string path, TranslationErrors errors)
+    {
+        if (log.TypedConfig is null)
+        {
+            errors.Add(path + ".typed_config", $"access log '{log.Name}' needs a typed_config");
+            return null;
+        }
+
+        switch (TypeName(log.TypedConfig.TypeUrl))
+        {
+            case FileAccessLogType:
+                {
+                    var file = log.TypedConfig.Unpack<Api.Extensions.AccessLoggers.File.V3.FileAccessLog>();
+                    if (string.IsNullOrEmpty(file.Path))
+                    {
+                        errors.Add(path + ".typed_config.path", "a file path is required");
+                        return null;
+                    }
+
+                    return file.Path switch
+                    {
+                        "/dev/stdout" => new AccessLogConfig(AccessLogTarget.Stdout, null),
+                        "/dev/stderr" => new AccessLogConfig(AccessLogTarget.Stderr, null),
+                        _ => new AccessLogConfig(AccessLogTarget.File, file.Path),
+                    };
+                }
+
+            case StdoutAccessLogType:
+                return new AccessLogConfig(AccessLogTarget.Stdout, null);
+            case StderrAccessLogType:
+                return new AccessLogConfig(AccessLogTarget.Stderr, null);
+            default:
+                errors.Add(path + ".typed_config", $"unsupported access logger type URL '{log.TypedConfig.TypeUrl}'");
+                return null;
+        }
     }
 
     private static void CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)

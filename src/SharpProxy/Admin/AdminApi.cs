@@ -146,6 +146,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         lines.Add("server.total_connections: " + state.Listeners.GetBoundListeners().Count);
         lines.Add("server.config_version: " + state.Snapshots.Current.Version);
         lines.Add("server.unknown_static_fields: " + state.Bootstrap.IgnoredFields.Count);
+        lines.Add("access_log.dropped_entries: " + Core.Telemetry.AccessLogSink.TotalDropped);
         lines.Sort(StringComparer.Ordinal);
         return string.Join('\n', lines) + "\n";
     }

@@ -115,6 +115,8 @@ internal static partial class ProxyServer
             cluster.Dispose();
         }
 
+        await Core.Telemetry.AccessLogSink.FlushAllAsync().ConfigureAwait(false);
+
         return 0;
     }
 

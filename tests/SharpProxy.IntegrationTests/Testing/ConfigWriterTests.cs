@@ -34,7 +34,7 @@ public sealed class ConfigWriterTests
         var closedPort = await TcpProbe.GetClosedPortAsync();
         using var forwarding = ConfigTemplates.WriteForwarding(v1);
         using var canary = ConfigTemplates.WriteCanary(v1, v2);
-        using var localReplies = ConfigTemplates.WriteLocalReplies(v1, closedPort);
+        using var localReplies = ConfigTemplates.WriteLocalReplies(v1, closedPort, Path.Combine(Path.GetTempPath(), "sharpproxy-unused-access.log"));
         using var unknownCluster = ConfigTemplates.WriteUnknownCluster(v1);
 
         foreach (var file in new[] { forwarding, canary, localReplies, unknownCluster })
