@@ -170,7 +170,9 @@ public sealed class ValidateModeTests(ITestOutputHelper output)
         {
             "Forwarding" => ConfigWriter.Fill(ConfigTemplates.Forwarding, Ports(("V1_HTTP1_PORT", 18081), ("V1_HTTP2_PORT", 18082))),
             "Canary" => ConfigWriter.Fill(ConfigTemplates.Canary, Ports(("V1_HTTP1_PORT", 18081), ("V2_HTTP1_PORT", 18082))),
-            "LocalReplies" => ConfigWriter.Fill(ConfigTemplates.LocalReplies, Ports(("V1_HTTP1_PORT", 18081), ("CLOSED_PORT", 18083))),
+            "LocalReplies" => ConfigWriter.Fill(
+                ConfigTemplates.LocalReplies,
+                new Dictionary<string, string>(Ports(("V1_HTTP1_PORT", 18081), ("CLOSED_PORT", 18083)), StringComparer.Ordinal) { ["ACCESS_LOG_PATH"] = "/tmp/sharpproxy-validate-access.log" }),
             "UnknownCluster" => ConfigWriter.Fill(ConfigTemplates.UnknownCluster, Ports(("V1_HTTP1_PORT", 18081))),
             _ => throw new ArgumentOutOfRangeException(nameof(template)),
         };

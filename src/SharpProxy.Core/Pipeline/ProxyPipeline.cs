@@ -82,7 +82,7 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
 
         SplitTarget(rawTarget, out var path, out var query);
         var authority = request.Headers.Host.ToString();
-        var match = routes.Match(new RouteRequest(authority, path, query, request.Headers, isGrpc));
+        var match = routes.Match(new RouteRequest(authority, path, query, request.Headers, isGrpc, request.Method, request.Scheme));
         if (match.Route is null || match.VirtualHost is null)
         {
             return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "", isGrpc);

@@ -166,7 +166,8 @@ internal static class ProtoConvert
 
         try
         {
-            _ = new System.Text.RegularExpressions.Regex(matcher.Regex, System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            // Validate exactly as the route compiler will compile it (RE2 syntax translated for .NET).
+            _ = Core.Routing.CompiledRegex.Create(matcher.Regex);
             return matcher.Regex;
         }
         catch (ArgumentException ex)

@@ -222,7 +222,8 @@ internal static class RouteTranslator
             case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.None:
                 return result;
             case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.ExactMatch:
-                return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Exact, header.ExactMatch) };
+                // Envoy reads the legacy exact_match "" as "any value", i.e. a presence check.
+                return header.ExactMatch.Length == 0 ? result : result with { StringMatch = new StringMatcherConfig(StringMatchKind.Exact, header.ExactMatch) };
             case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.PrefixMatch:
                 return result with { StringMatch = new StringMatcherConfig(StringMatchKind.Prefix, header.PrefixMatch) };
             case RouteApi.HeaderMatcher.HeaderMatchSpecifierOneofCase.SuffixMatch:

@@ -220,6 +220,27 @@ public sealed class BootstrapLoaderTests
     }
 
     [Fact]
+    public void Load_Re2OnlyRegexSyntax_AcceptedAsTheRouterCompilesIt()
+    {
+        var yaml = RealisticEnvoyYaml.Replace("regex: \"/api/v[0-9]+/.*\"", "regex: \"/api/(?P<version>v[[:digit:]]+)/.*\"", StringComparison.Ordinal);
+
+        var loaded = Load(yaml);
+
+        Assert.Equal("/api/(?P<version>v[[:digit:]]+)/.*", loaded.Config.Listeners[0].FilterChains[0].Http!.RouteConfig!.VirtualHosts[0].Routes[1].Match.Value);
+    }
+
+    [Fact]
+    public void Load_LegacyEmptyExactMatch_BecomesPresenceCheck()
+    {
+        var yaml = RealisticEnvoyYaml.Replace("string_match: { exact: canary-tester }", "exact_match: \"\"", StringComparison.Ordinal);
+
+        var header = Load(yaml).Config.Listeners[0].FilterChains[0].Http!.RouteConfig!.VirtualHosts[0].Routes[0].Match.Headers[0];
+
+        Assert.Null(header.StringMatch);
+        Assert.Null(header.PresentMatch);
+    }
+
+    [Fact]
     public void Load_DuplicateClusterNames_Rejected()
     {
         var yaml = RealisticEnvoyYaml.Replace(
