@@ -49,6 +49,21 @@ internal sealed record ClusterConfig
 
     public LbPolicyKind LbPolicy { get; init; }
 
+    /// <summary>RING_HASH <c>minimum_ring_size</c> (Envoy default 1024).</summary>
+    public ulong RingMinimumSize { get; init; } = 1024;
+
+    /// <summary>RING_HASH <c>maximum_ring_size</c> (Envoy default 8388608).</summary>
+    public ulong RingMaximumSize { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>RING_HASH <c>hash_function</c>.</summary>
+    public LoadBalancing.RingHashFunction RingHashFunction { get; init; }
+
+    /// <summary>MAGLEV <c>table_size</c> (Envoy default 65537; must be prime).</summary>
+    public ulong MaglevTableSize { get; init; } = 65537;
+
+    /// <summary>LEAST_REQUEST <c>choice_count</c> (Envoy default 2).</summary>
+    public int LeastRequestChoiceCount { get; init; } = 2;
+
     public UpstreamProtocol Protocol { get; init; }
 
     public TimeSpan? IdleTimeout { get; init; }
