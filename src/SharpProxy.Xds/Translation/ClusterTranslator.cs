@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using SharpProxy.Core.Configuration;
+using SharpProxy.Core.LoadBalancing;
 using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
 using CoreApi = SharpProxy.Xds.Api.Config.Core.V3;
 using UpstreamApi = SharpProxy.Xds.Api.Extensions.Upstreams.Http.V3;
@@ -35,6 +36,10 @@ internal static class ClusterTranslator
         var policy = cluster.LbPolicy switch
         {
             ClusterApi.Cluster.Types.LbPolicy.RoundRobin => LbPolicyKind.RoundRobin,
+            ClusterApi.Cluster.Types.LbPolicy.LeastRequest => LbPolicyKind.LeastRequest,
+            ClusterApi.Cluster.Types.LbPolicy.Random => LbPolicyKind.Random,
+            ClusterApi.Cluster.Types.LbPolicy.RingHash => LbPolicyKind.RingHash,
+            ClusterApi.Cluster.Types.LbPolicy.Maglev => LbPolicyKind.Maglev,
             _ => (LbPolicyKind?)null,
         };
         if (policy is null)
@@ -57,9 +62,73 @@ internal static class ClusterTranslator
             errors.NotYetSupported(path + ".outlier_detection", "outlier_detection");
         }
 
-        if (cluster.LbConfigCase != ClusterApi.Cluster.LbConfigOneofCase.None)
+        // Envoy reads the lb config matching lb_policy and ignores the others; the values are validated either way.
+        var ringMin = RingHashTable.DefaultMinimumRingSize;
+        var ringMax = RingHashTable.DefaultMaximumRingSize;
+        var ringHash = RingHashFunction.XxHash;
+        var maglevSize = MaglevTable.DefaultTableSize;
+        var choiceCount = LeastRequestBalancer.DefaultChoiceCount;
+        if (cluster.RingHashLbConfig is { } ring)
         {
-            errors.NotYetSupported(path + "." + LbConfigName(cluster.LbConfigCase), LbConfigName(cluster.LbConfigCase));
+            var ringPath = path + ".ring_hash_lb_config";
+            ringMin = ring.MinimumRingSize ?? ringMin;
+            ringMax = ring.MaximumRingSize ?? ringMax;
+            if (ringMin > RingHashTable.RingSizeLimit)
+            {
+                errors.Add(ringPath + ".minimum_ring_size", $"must be at most {RingHashTable.RingSizeLimit}");
+            }
+            else if (ringMin == 0)
+            {
+                errors.Add(ringPath + ".minimum_ring_size", "must be at least 1");
+            }
+
+            if (ringMax > RingHashTable.RingSizeLimit)
+            {
+                errors.Add(ringPath + ".maximum_ring_size", $"must be at most {RingHashTable.RingSizeLimit}");
+            }
+            else if (ringMin > ringMax)
+            {
+                errors.Add(ringPath + ".minimum_ring_size", $"ring hash: minimum_ring_size ({ringMin}) > maximum_ring_size ({ringMax})");
+            }
+
+            switch (ring.HashFunction)
+            {
+                case ClusterApi.Cluster.Types.RingHashLbConfig.Types.HashFunction.XxHash:
+                    ringHash = RingHashFunction.XxHash;
+                    break;
+                case ClusterApi.Cluster.Types.RingHashLbConfig.Types.HashFunction.MurmurHash2:
+                    ringHash = RingHashFunction.MurmurHash2;
+                    break;
+                default:
+                    errors.Add(ringPath + ".hash_function", $"unknown hash function {ring.HashFunction}");
+                    break;
+            }
+        }
+
+        if (cluster.MaglevLbConfig is { } maglev)
+        {
+            maglevSize = maglev.TableSize ?? maglevSize;
+            if (maglevSize > MaglevTable.MaximumTableSize)
+            {
+                errors.Add(path + ".maglev_lb_config.table_size", $"must be at most {MaglevTable.MaximumTableSize}");
+            }
+            else if (!MaglevTable.IsPrime(maglevSize))
+            {
+                errors.Add(path + ".maglev_lb_config.table_size", $"The table size of maglev must be prime number ({maglevSize})");
+            }
+        }
+
+        if (cluster.LeastRequestLbConfig is { } leastRequest)
+        {
+            var count = leastRequest.ChoiceCount ?? (uint)choiceCount;
+            if (count < 2)
+            {
+                errors.Add(path + ".least_request_lb_config.choice_count", "must be at least 2");
+            }
+            else
+            {
+                choiceCount = (int)Math.Min(count, 1024u);
+            }
         }
 
         if (cluster.CommonLbConfig is not null)
@@ -184,6 +253,11 @@ internal static class ClusterTranslator
             Name = cluster.Name,
             Type = type ?? ClusterDiscoveryType.Static,
             LbPolicy = policy ?? LbPolicyKind.RoundRobin,
+            RingMinimumSize = ringMin,
+            RingMaximumSize = ringMax,
+            RingHashFunction = ringHash,
+            MaglevTableSize = maglevSize,
+            LeastRequestChoiceCount = choiceCount,
             ConnectTimeout = connectTimeout,
             Protocol = protocol,
             IdleTimeout = idleTimeout,
@@ -215,12 +289,4 @@ internal static class ClusterTranslator
             errors.NotYetSupported(path + ".initial_connection_window_size", "initial_connection_window_size");
         }
     }
-
-    private static string LbConfigName(ClusterApi.Cluster.LbConfigOneofCase lbConfig) => lbConfig switch
-    {
-        ClusterApi.Cluster.LbConfigOneofCase.RingHashLbConfig => "ring_hash_lb_config",
-        ClusterApi.Cluster.LbConfigOneofCase.MaglevLbConfig => "maglev_lb_config",
-        ClusterApi.Cluster.LbConfigOneofCase.LeastRequestLbConfig => "least_request_lb_config",
-        _ => lbConfig.ToString(),
-    };
 }
