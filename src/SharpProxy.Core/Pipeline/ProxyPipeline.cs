@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Filters;
 using SharpProxy.Core.Listeners;
+using SharpProxy.Core.LoadBalancing;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
 using SharpProxy.Core.Telemetry;
@@ -133,7 +134,25 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
             return LocalReply.WriteAsync(context, action.ClusterNotFoundResponseCode, ResponseFlags.NoClusterFound, "", isGrpc);
         }
 
-        var host = cluster.Balancer.Pick(connection.Worker, null, 0);
+        ulong? hash = null;
+        if (!action.HashPolicies.IsDefaultOrEmpty)
+        {
+            hash = HashPolicyEvaluator.Compute(action.HashPolicies, request.Headers, query, connection.RemoteEndPoint, connection.DestinationEndPoint, out var setCookie);
+            if (setCookie is not null)
+            {
+                // Envoy adds the generated cookie to the upstream response (Filter::addDownstreamSetCookie).
+                context.Response.OnStarting(
+                    static state =>
+                    {
+                        var (response, cookie) = ((HttpResponse, string))state;
+                        response.Headers.Append("set-cookie", cookie);
+                        return Task.CompletedTask;
+                    },
+                    (context.Response, setCookie));
+            }
+        }
+
+        var host = cluster.Balancer.Pick(connection.Worker, hash, 0);
         if (host is null)
         {
             cluster.Stats.OnNoHealthyUpstream();

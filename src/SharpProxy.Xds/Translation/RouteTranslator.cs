@@ -260,10 +260,7 @@ internal static class RouteTranslator
 
     private static RouteActionConfig? TranslateAction(RouteApi.RouteAction action, string path, TranslationErrors errors)
     {
-        if (action.HashPolicy.Count > 0)
-        {
-            errors.NotYetSupported(path + ".hash_policy", "hash_policy");
-        }
+        var hashPolicies = TranslateHashPolicies(action, path, errors);
 
         if (action.RetryPolicy is not null)
         {
@@ -294,6 +291,7 @@ internal static class RouteTranslator
             PrefixRewrite = action.PrefixRewrite.Length > 0 ? action.PrefixRewrite : null,
             HostRewriteLiteral = action.HasHostRewriteLiteral && action.HostRewriteLiteral.Length > 0 ? action.HostRewriteLiteral : null,
             WebSocketUpgrade = webSocket,
+            HashPolicies = hashPolicies,
             ClusterNotFoundResponseCode = action.ClusterNotFoundResponseCode switch
             {
                 RouteApi.RouteAction.Types.ClusterNotFoundResponseCode.NotFound => 404,
@@ -325,6 +323,93 @@ internal static class RouteTranslator
                 errors.Add(path, "one of cluster, weighted_clusters is required");
                 return null;
         }
+    }
+
+    private static ImmutableArray<HashPolicyConfig> TranslateHashPolicies(RouteApi.RouteAction action, string path, TranslationErrors errors)
+    {
+        if (action.HashPolicy.Count == 0)
+        {
+            return [];
+        }
+
+        var policies = ImmutableArray.CreateBuilder<HashPolicyConfig>(action.HashPolicy.Count);
+        for (var i = 0; i < action.HashPolicy.Count; i++)
+        {
+            var policy = action.HashPolicy[i];
+            var policyPath = path + ".hash_policy[" + i + "]";
+            switch (policy.PolicySpecifierCase)
+            {
+                case RouteApi.RouteAction.Types.HashPolicy.PolicySpecifierOneofCase.Header:
+                    if (policy.Header.HeaderName.Length == 0)
+                    {
+                        errors.Add(policyPath + ".header.header_name", "a header name is required");
+                        break;
+                    }
+
+                    policies.Add(new HashPolicyConfig { Kind = HashPolicyKind.Header, Name = policy.Header.HeaderName.ToLowerInvariant(), Terminal = policy.Terminal });
+                    break;
+                case RouteApi.RouteAction.Types.HashPolicy.PolicySpecifierOneofCase.Cookie:
+                    {
+                        var cookie = policy.Cookie;
+                        if (cookie.Name.Length == 0)
+                        {
+                            errors.Add(policyPath + ".cookie.name", "a cookie name is required");
+                            break;
+                        }
+
+                        TimeSpan? ttl = cookie.Ttl?.ToTimeSpan();
+                        if (ttl < TimeSpan.Zero)
+                        {
+                            errors.Add(policyPath + ".cookie.ttl", "must not be negative");
+                        }
+
+                        var attributes = ImmutableArray.CreateBuilder<KeyValuePair<string, string>>(cookie.Attributes.Count);
+                        for (var a = 0; a < cookie.Attributes.Count; a++)
+                        {
+                            if (cookie.Attributes[a].Name.Length == 0)
+                            {
+                                errors.Add(policyPath + ".cookie.attributes[" + a + "].name", "an attribute name is required");
+                            }
+
+                            attributes.Add(new(cookie.Attributes[a].Name, cookie.Attributes[a].Value));
+                        }
+
+                        policies.Add(new HashPolicyConfig
+                        {
+                            Kind = HashPolicyKind.Cookie,
+                            Name = cookie.Name,
+                            Terminal = policy.Terminal,
+                            CookieTtl = ttl,
+                            CookiePath = cookie.Path.Length > 0 ? cookie.Path : null,
+                            CookieAttributes = attributes.ToImmutable(),
+                        });
+                        break;
+                    }
+
+                case RouteApi.RouteAction.Types.HashPolicy.PolicySpecifierOneofCase.ConnectionProperties:
+                    // Envoy creates no hash method at all when source_ip is false.
+                    if (policy.ConnectionProperties.SourceIp)
+                    {
+                        policies.Add(new HashPolicyConfig { Kind = HashPolicyKind.SourceIp, Terminal = policy.Terminal });
+                    }
+
+                    break;
+                case RouteApi.RouteAction.Types.HashPolicy.PolicySpecifierOneofCase.QueryParameter:
+                    if (policy.QueryParameter.Name.Length == 0)
+                    {
+                        errors.Add(policyPath + ".query_parameter.name", "a query parameter name is required");
+                        break;
+                    }
+
+                    policies.Add(new HashPolicyConfig { Kind = HashPolicyKind.QueryParameter, Name = policy.QueryParameter.Name, Terminal = policy.Terminal });
+                    break;
+                default:
+                    errors.Add(policyPath, "one of header, cookie, connection_properties, query_parameter is required");
+                    break;
+            }
+        }
+
+        return policies.ToImmutable();
     }
 
     private static WeightedClustersConfig? TranslateWeighted(RouteApi.WeightedCluster weighted, string path, TranslationErrors errors)
