@@ -40,7 +40,8 @@ internal sealed class RandomBalancer : LoadBalancer
             return null;
         }
 
-        var random = hash ?? HashBalancing.RandomHash();
+        // Envoy's random balancer ignores the request hash: every pick is a fresh random value.
+        var random = HashBalancing.RandomHash();
         if (_cumulative is null)
         {
             return hosts[(int)(random % (ulong)hosts.Length)];

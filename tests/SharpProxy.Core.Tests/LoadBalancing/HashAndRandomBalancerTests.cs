@@ -120,6 +120,19 @@ public sealed class HashAndRandomBalancerTests
     }
 
     [Fact]
+    public void Random_IgnoresRequestHash()
+    {
+        var balancer = new RandomBalancer(Ports(90, 91, 92));
+        var seen = new HashSet<int>();
+        for (var i = 0; i < 300; i++)
+        {
+            seen.Add(balancer.Pick(0, 42, 0)!.EndPoint.Port);
+        }
+
+        Assert.Equal(3, seen.Count);
+    }
+
+    [Fact]
     public void LeastRequest_PrefersIdleHost()
     {
         var hosts = Ports(90, 91);
