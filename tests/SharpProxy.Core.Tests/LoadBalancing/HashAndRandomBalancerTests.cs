@@ -93,6 +93,24 @@ public sealed class HashAndRandomBalancerTests
     }
 
     [Fact]
+    public void HashBalancers_PickWithHash_DoNotAllocate()
+    {
+        var hosts = Ports(90, 91, 92, 93);
+        LoadBalancer[] balancers = [new RingHashBalancer(hosts), new MaglevBalancer(hosts), new RandomBalancer(hosts), new LeastRequestBalancer(hosts)];
+        foreach (var balancer in balancers)
+        {
+            balancer.Pick(0, 1, 0);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (ulong h = 0; h < 1000; h++)
+            {
+                Assert.NotNull(balancer.Pick(0, h * 0x9E3779B97F4A7C15UL, (int)(h % 3)));
+            }
+
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+    }
+
+    [Fact]
     public void Random_Weighted_ProportionalToWeights()
     {
         var hosts = new List<HostState> { Host(90, weight: 1), Host(91, weight: 3) };

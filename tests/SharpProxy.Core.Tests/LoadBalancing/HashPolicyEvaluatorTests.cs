@@ -131,6 +131,31 @@ public sealed class HashPolicyEvaluatorTests
         Assert.Null(HashPolicyEvaluator.Compute([policy], Headers(), "", Remote, Local, out _));
     }
 
+    [Fact]
+    public void Compute_SingleValuedPolicies_DoNotAllocate()
+    {
+        ImmutableArray<HashPolicyConfig> policies =
+        [
+            Header("x-user"),
+            Cookie("sid"),
+            new HashPolicyConfig { Kind = HashPolicyKind.SourceIp },
+            new HashPolicyConfig { Kind = HashPolicyKind.QueryParameter, Name = "user" },
+        ];
+        var headers = Headers(("x-user", "alice"), ("cookie", "a=b; sid=\"0123456789abcdef\""));
+        const string query = "?x=1&user=bob";
+        HashPolicyEvaluator.Compute(policies, headers, query, Remote, Local, out _); // warm up
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ulong sum = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            sum += HashPolicyEvaluator.Compute(policies, headers, query, Remote, Local, out _)!.Value;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.NotEqual(0UL, sum);
+    }
+
     private static ulong RotL(ulong v) => (v << 1) | (v >> 63);
 
     private static ulong? Compute(ImmutableArray<HashPolicyConfig> policies, IHeaderDictionary headers) =>
