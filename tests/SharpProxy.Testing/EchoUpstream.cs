@@ -54,6 +54,8 @@ public sealed class EchoUpstream : IAsyncDisposable
     public const string BidiEchoPath = "/test.Echo/BidiEcho";
     public const string ServerStreamPath = "/test.Echo/ServerStream";
     public const string FailPath = "/test.Echo/Fail";
+    public const string FlakyPrefix = "/flaky/";
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _flakyCounts = new(StringComparer.Ordinal);
 
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, ConnectionContext> _connections = new(StringComparer.Ordinal);
@@ -232,6 +234,10 @@ public sealed class EchoUpstream : IAsyncDisposable
             {
                 context.Abort();
             }
+            else if (path.StartsWith(FlakyPrefix, StringComparison.Ordinal))
+            {
+                await HandleFlakyAsync(context, path).ConfigureAwait(false);
+            }
             else if (TryParseSuffix(path, "/status/", out var code))
             {
                 await HandleStatusAsync(context, code).ConfigureAwait(false);
@@ -260,6 +266,27 @@ public sealed class EchoUpstream : IAsyncDisposable
         {
             Interlocked.Decrement(ref _inFlight);
         }
+    }
+
+    /// <summary>How many requests this upstream has seen for one <c>/flaky/N/key</c> path (0 when none).</summary>
+    public int FlakyCount(string path) => _flakyCounts.TryGetValue(path, out var count) ? count : 0;
+
+    /// <summary>
+    /// <c>/flaky/N/key</c>: the first N requests for that exact path get 503, later ones 200 (both with the echo body),
+    /// counted per upstream. Retry tests use it to fail a known number of tries.
+    /// </summary>
+    private async Task HandleFlakyAsync(HttpContext context, string path)
+    {
+        var rest = path.AsSpan(FlakyPrefix.Length);
+        var slash = rest.IndexOf('/');
+        if (slash <= 0 || !int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var failures))
+        {
+            await WritePlainAsync(context, StatusCodes.Status400BadRequest, "expected /flaky/N/key\n").ConfigureAwait(false);
+            return;
+        }
+
+        var seen = _flakyCounts.AddOrUpdate(path, 1, static (_, count) => count + 1);
+        await WriteEchoAsync(context, seen <= failures ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK).ConfigureAwait(false);
     }
 
     private static bool TryParseSuffix(string path, string prefix, out long value)

@@ -125,15 +125,85 @@ internal sealed record WeightedClusterConfig
     public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
 }
 
+/// <summary>Route or virtual-host <c>retry_policy</c>, Envoy's semantics (router retry state).</summary>
 internal sealed record RetryPolicyConfig
 {
-    public string RetryOn { get; init; } = "";
+    /// <summary>Envoy's default retry back-off base interval; the maximum defaults to ten times the base.</summary>
+    public static readonly TimeSpan DefaultBaseInterval = TimeSpan.FromMilliseconds(25);
 
+    public RetryOn RetryOn { get; init; }
+
+    /// <summary>Retries after the first try; Envoy's default is 1.</summary>
     public int NumRetries { get; init; } = 1;
 
     public TimeSpan? PerTryTimeout { get; init; }
 
     public ImmutableArray<int> RetriableStatusCodes { get; init; } = [];
+
+    public TimeSpan BaseInterval { get; init; } = DefaultBaseInterval;
+
+    public TimeSpan MaxInterval { get; init; } = DefaultBaseInterval * 10;
+
+    /// <summary><c>envoy.retry_host_predicates.previous_hosts</c>: a retry avoids hosts already tried.</summary>
+    public bool AvoidPreviousHosts { get; init; }
+
+    /// <summary>How many times host selection is redone when the predicate rejects a host (Envoy's default 1).</summary>
+    public int HostSelectionMaxAttempts { get; init; } = 1;
+}
+
+/// <summary>The <c>retry_on</c> conditions SharpProxy honours (Envoy's names in <see cref="RetryOnNames"/>).</summary>
+[Flags]
+internal enum RetryOn
+{
+    None = 0,
+    FiveXx = 1 << 0,
+    GatewayError = 1 << 1,
+    ConnectFailure = 1 << 2,
+    Reset = 1 << 3,
+    RefusedStream = 1 << 4,
+    Retriable4xx = 1 << 5,
+    RetriableStatusCodes = 1 << 6,
+    EnvoyRateLimited = 1 << 7,
+    GrpcCancelled = 1 << 8,
+    GrpcDeadlineExceeded = 1 << 9,
+    GrpcResourceExhausted = 1 << 10,
+    GrpcUnavailable = 1 << 11,
+    GrpcInternal = 1 << 12,
+
+    /// <summary>Accepted because istiod and others send it; SharpProxy has no HTTP/3, so it never fires.</summary>
+    Http3PostConnectFailure = 1 << 13,
+
+    AnyGrpc = GrpcCancelled | GrpcDeadlineExceeded | GrpcResourceExhausted | GrpcUnavailable | GrpcInternal,
+}
+
+internal static class RetryOnNames
+{
+    /// <summary>Parses one <c>retry_on</c> token; false for a name Envoy has but SharpProxy does not honour, or an unknown one.</summary>
+    public static bool TryParse(string token, out RetryOn value)
+    {
+        value = token switch
+        {
+            "5xx" => RetryOn.FiveXx,
+            "gateway-error" => RetryOn.GatewayError,
+            "connect-failure" => RetryOn.ConnectFailure,
+            "reset" => RetryOn.Reset,
+            "refused-stream" => RetryOn.RefusedStream,
+            "retriable-4xx" => RetryOn.Retriable4xx,
+            "retriable-status-codes" => RetryOn.RetriableStatusCodes,
+            "envoy-ratelimited" => RetryOn.EnvoyRateLimited,
+            "cancelled" => RetryOn.GrpcCancelled,
+            "deadline-exceeded" => RetryOn.GrpcDeadlineExceeded,
+            "resource-exhausted" => RetryOn.GrpcResourceExhausted,
+            "unavailable" => RetryOn.GrpcUnavailable,
+            "internal" => RetryOn.GrpcInternal,
+            "http3-post-connect-failure" => RetryOn.Http3PostConnectFailure,
+            _ => RetryOn.None,
+        };
+        return value != RetryOn.None;
+    }
+
+    public const string Honoured = "5xx, gateway-error, connect-failure, reset, refused-stream, retriable-4xx, retriable-status-codes, "
+        + "envoy-ratelimited, cancelled, deadline-exceeded, resource-exhausted, unavailable, internal, http3-post-connect-failure";
 }
 
 internal enum HashPolicyKind

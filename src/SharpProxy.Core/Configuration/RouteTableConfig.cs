@@ -22,6 +22,9 @@ internal sealed record VirtualHostConfig
     public ImmutableArray<RouteConfig> Routes { get; init; } = [];
 
     public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
+
+    /// <summary>Used by routes without their own retry policy (Envoy: the route's policy replaces the virtual host's).</summary>
+    public RetryPolicyConfig? RetryPolicy { get; init; }
 }
 
 /// <summary>Request and response header additions and removals at one level (route config, virtual host, route, weighted cluster).</summary>

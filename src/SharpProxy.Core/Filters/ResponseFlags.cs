@@ -15,4 +15,5 @@ internal static class ResponseFlags
     public const string DownstreamConnectionTermination = "DC";
     public const string DownstreamProtocolError = "DPE";
     public const string UpgradeFailed = "UPE";
+    public const string UpstreamRetryLimitExceeded = "URX";
 }

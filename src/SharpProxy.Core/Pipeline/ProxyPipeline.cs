@@ -110,11 +110,22 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         }
 
         var action = route.Forward!;
+
+        // The hash comes first: a sticky canary (use_hash_policy) picks the cluster with it, and a cookie generated for a
+        // first request then decides the cluster exactly as the cookie will on every later request.
+        ulong? hash = null;
+        string? setCookie = null;
+        if (!action.HashPolicies.IsDefaultOrEmpty)
+        {
+            hash = HashPolicyEvaluator.Compute(action.HashPolicies, request.Headers, query, connection.RemoteEndPoint, connection.DestinationEndPoint, out setCookie);
+        }
+
         WeightedClusterConfig? weighted = null;
         string clusterName;
         if (action.WeightedClusters is { } weightedClusters)
         {
-            var index = WeightedClusterPicker.Pick(weightedClusters, random.NextUInt64());
+            var value = weightedClusters.UseHashPolicy && hash is { } routeHash ? routeHash : random.NextUInt64();
+            var index = WeightedClusterPicker.Pick(weightedClusters, value);
             if (index < 0)
             {
                 return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoClusterFound, "no cluster has weight", isGrpc);
@@ -134,29 +145,24 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
             return LocalReply.WriteAsync(context, action.ClusterNotFoundResponseCode, ResponseFlags.NoClusterFound, "", isGrpc);
         }
 
-        ulong? hash = null;
-        if (!action.HashPolicies.IsDefaultOrEmpty)
-        {
-            hash = HashPolicyEvaluator.Compute(action.HashPolicies, request.Headers, query, connection.RemoteEndPoint, connection.DestinationEndPoint, out var setCookie);
-            if (setCookie is not null)
-            {
-                // Envoy adds the generated cookie to the upstream response (Filter::addDownstreamSetCookie).
-                context.Response.OnStarting(
-                    static state =>
-                    {
-                        var (response, cookie) = ((HttpResponse, string))state;
-                        response.Headers.Append("set-cookie", cookie);
-                        return Task.CompletedTask;
-                    },
-                    (context.Response, setCookie));
-            }
-        }
-
         var host = cluster.Balancer.Pick(connection.Worker, hash, 0);
         if (host is null)
         {
             cluster.Stats.OnNoHealthyUpstream();
             return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoHealthyUpstream, "no healthy upstream", isGrpc);
+        }
+
+        if (setCookie is not null)
+        {
+            // Envoy adds the generated cookie to the upstream response (Filter::addDownstreamSetCookie).
+            context.Response.OnStarting(
+                static state =>
+                {
+                    var (response, cookie) = ((HttpResponse, string))state;
+                    response.Headers.Append("set-cookie", cookie);
+                    return Task.CompletedTask;
+                },
+                (context.Response, setCookie));
         }
 
         HeaderMutator.ApplyRequest(request.Headers, table, vhost, route, weighted);
@@ -181,6 +187,8 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
             VirtualHost = vhost,
             Route = route,
             WeightedCluster = weighted,
+            RetryPolicy = action.RetryPolicy ?? vhost.RetryPolicy,
+            Hash = hash,
         };
         return _forwarder.ForwardAsync(context, forward);
     }

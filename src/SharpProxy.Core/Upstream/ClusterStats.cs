@@ -13,6 +13,7 @@ internal sealed class ClusterStats
     private long _cxConnectFail;
     private long _rqActive;
     private long _noHealthyUpstream;
+    private long _rqRetry;
 
     public long RqTotal => Volatile.Read(ref _rqTotal);
 
@@ -33,6 +34,9 @@ internal sealed class ClusterStats
     public long CxConnectFail => Volatile.Read(ref _cxConnectFail);
 
     public long NoHealthyUpstream => Volatile.Read(ref _noHealthyUpstream);
+
+    /// <summary>Envoy's upstream_rq_retry: retries started (not counting the first try).</summary>
+    public long RqRetry => Volatile.Read(ref _rqRetry);
 
     public void OnRequestStart()
     {
@@ -58,4 +62,6 @@ internal sealed class ClusterStats
     public void OnConnectFailure() => Interlocked.Increment(ref _cxConnectFail);
 
     public void OnNoHealthyUpstream() => Interlocked.Increment(ref _noHealthyUpstream);
+
+    public void OnRetry() => Interlocked.Increment(ref _rqRetry);
 }

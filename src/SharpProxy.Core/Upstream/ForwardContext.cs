@@ -32,4 +32,10 @@ internal sealed class ForwardContext
     public required RouteConfig Route { get; init; }
 
     public WeightedClusterConfig? WeightedCluster { get; init; }
+
+    /// <summary>The route's retry policy (or the virtual host's); null means one try.</summary>
+    public RetryPolicyConfig? RetryPolicy { get; init; }
+
+    /// <summary>The request hash from the route's hash policies, reused when a retry asks the balancer again.</summary>
+    public ulong? Hash { get; init; }
 }

@@ -24,7 +24,6 @@ internal sealed partial class HttpForwarder(ILogger logger)
     public async Task ForwardAsync(HttpContext context, ForwardContext forward)
     {
         var cluster = forward.Cluster;
-        var host = forward.Host;
         var upgrade = context.Features.Get<IHttpUpgradeFeature>();
         var isWebSocket = upgrade is { IsUpgradableRequest: true }
             && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase);
@@ -34,95 +33,246 @@ internal sealed partial class HttpForwarder(ILogger logger)
             return;
         }
 
-        var bodyCompleted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var request = CreateRequest(context, forward, isWebSocket, bodyCompleted);
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var timeout = forward.Timeout;
-        if (timeout > TimeSpan.Zero)
-        {
-            if (request.Content is null || isWebSocket)
-            {
-                cancellation.CancelAfter(timeout);
-            }
-            else
-            {
-                // Envoy's route timeout runs from the end of the downstream request to the end of the response.
-                _ = bodyCompleted.Task.ContinueWith(
-                    static (_, state) => ((TimeoutArm)state!).Arm(),
-                    new TimeoutArm(cancellation, timeout),
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion,
-                    TaskScheduler.Default);
-            }
-        }
-
         var log = context.Features.Get<RequestLogState>();
-        if (log is not null)
+        var policy = isWebSocket ? null : forward.RetryPolicy;
+        var hasBody = !isWebSocket && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
+        var bodyCompleted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!hasBody)
         {
-            log.UpstreamHost = host.Authority;
-            log.UpstreamCluster = cluster.Name;
+            bodyCompleted.TrySetResult();
         }
 
-        host.OnRequestStart();
-        cluster.Stats.OnRequestStart();
-        var status = 0;
-        HttpResponseMessage? response = null;
-        try
+        // A request that may be retried keeps a copy of its body (up to Envoy's 1 MiB buffer limit) so it can be resent.
+        using var replayable = policy is not null && hasBody ? new ReplayableRequestBody(context.Request.Body, bodyCompleted, log) : null;
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+
+        // Envoy's route timeout runs from the end of the downstream request to the end of the response, across all tries.
+        ArmTimeout(cancellation, forward.Timeout, bodyCompleted.Task, immediately: !hasBody);
+
+        var host = forward.Host;
+        RetryHosts tried = default;
+        for (var attempt = 0; ; attempt++)
         {
-            var pool = cluster.GetPool(forward.Worker);
+            if (log is not null)
+            {
+                log.UpstreamHost = host.Authority;
+                log.UpstreamCluster = cluster.Name;
+            }
+
+            using var perTry = policy?.PerTryTimeout is { } perTryTimeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token) : null;
+            if (perTry is not null)
+            {
+                // The first try's clock starts once the request is complete, as the route's does; a retry's at once.
+                ArmTimeout(perTry, policy!.PerTryTimeout!.Value, bodyCompleted.Task, immediately: attempt > 0 || !hasBody);
+            }
+
+            var tryCancellation = perTry ?? cancellation;
+            HttpContent? content = !hasBody ? null
+                : replayable is not null ? replayable.CreateContent(context.Request.ContentLength)
+                : new StreamingRequestContent(context.Request.Body, bodyCompleted, log, context.Request.ContentLength);
+            using var request = CreateRequest(context, forward, host, isWebSocket, content);
+
+            host.OnRequestStart();
+            cluster.Stats.OnRequestStart();
+            var status = 0;
+            var retry = false;
+            HttpResponseMessage? response = null;
             try
             {
-                response = await pool.Invoker.SendAsync(request, cancellation.Token).ConfigureAwait(false);
+                try
+                {
+                    response = await cluster.GetPool(forward.Worker).Invoker.SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    var failure = Classify(context, ex, cancellation, perTry);
+                    status = StatusFor(failure);
+                    var retriable = policy is not null && RetryRules.ShouldRetry(policy, failure);
+                    if (retriable && CanRetry(context, policy!, attempt, replayable))
+                    {
+                        retry = true;
+                    }
+                    else
+                    {
+                        await ReplyToSendFailureAsync(context, forward, host, failure, ex, retriesExhausted: retriable).ConfigureAwait(false);
+                        return;
+                    }
+                }
+
+                if (!retry)
+                {
+                    status = (int)response!.StatusCode;
+                    if (policy is not null && RetryRules.ShouldRetry(policy, response) && CanRetry(context, policy, attempt, replayable))
+                    {
+                        retry = true;
+                    }
+                    else if (isWebSocket && response.StatusCode == HttpStatusCode.SwitchingProtocols)
+                    {
+                        await ProxyUpgradeAsync(context, forward, upgrade!, response).ConfigureAwait(false);
+                        return;
+                    }
+                    else
+                    {
+                        CopyResponseHeaders(context, forward, response);
+                        await CopyResponseBodyAsync(context, forward, host, response, tryCancellation).ConfigureAwait(false);
+                        return;
+                    }
+                }
             }
-            catch (Exception ex)
+            finally
             {
-                status = await ReplyToSendFailureAsync(context, forward, ex, cancellation).ConfigureAwait(false);
+                response?.Dispose();
+                host.OnRequestEnd(status);
+                cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
+            }
+
+            cluster.Stats.OnRetry();
+            Log.Retrying(logger, cluster.Name, host.Authority, attempt + 1, status);
+            if (!await BackOffAsync(policy!, attempt, cancellation.Token).ConfigureAwait(false))
+            {
+                if (!context.RequestAborted.IsCancellationRequested)
+                {
+                    cluster.Stats.OnTimeout();
+                    await LocalReply.WriteAsync(context, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream request timeout", forward.IsGrpc).ConfigureAwait(false);
+                }
+
                 return;
             }
 
-            status = (int)response.StatusCode;
-            if (isWebSocket && response.StatusCode == HttpStatusCode.SwitchingProtocols)
+            tried.Add(host);
+            var next = PickRetryHost(forward, policy!, ref tried);
+            if (next is null)
             {
-                await ProxyUpgradeAsync(context, forward, upgrade!, response).ConfigureAwait(false);
+                cluster.Stats.OnNoHealthyUpstream();
+                await LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoHealthyUpstream, "no healthy upstream", forward.IsGrpc).ConfigureAwait(false);
                 return;
             }
 
-            CopyResponseHeaders(context, forward, response);
-            await CopyResponseBodyAsync(context, forward, response, cancellation).ConfigureAwait(false);
-        }
-        finally
-        {
-            response?.Dispose();
-            host.OnRequestEnd(status);
-            cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
+            host = next;
         }
     }
 
-    private static HttpRequestMessage CreateRequest(HttpContext context, ForwardContext forward, bool isWebSocket, TaskCompletionSource bodyCompleted)
+    private static bool CanRetry(HttpContext context, RetryPolicyConfig policy, int attempt, ReplayableRequestBody? body) =>
+        attempt < policy.NumRetries
+        && !context.RequestAborted.IsCancellationRequested
+        && (body is null || body.CanReplay);
+
+    /// <summary>
+    /// Envoy's host choice for a retry: ask the balancer again; with the previous-hosts predicate, a host already tried is
+    /// rejected and the choice redone up to host_selection_retry_max_attempts times (the reselection index is the
+    /// balancer's attempt, which moves ring hash and Maglev to their next candidate), after which the last choice stands.
+    /// </summary>
+    private static HostState? PickRetryHost(ForwardContext forward, RetryPolicyConfig policy, ref RetryHosts tried)
+    {
+        HostState? candidate = null;
+        for (var selection = 0; selection <= policy.HostSelectionMaxAttempts; selection++)
+        {
+            candidate = forward.Cluster.Balancer.Pick(forward.Worker, forward.Hash, selection);
+            if (candidate is null || !policy.AvoidPreviousHosts || !tried.Contains(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return candidate;
+    }
+
+    /// <summary>Envoy's fully jittered exponential back-off: uniform in [0, (2^n - 1) x base), capped at the maximum.</summary>
+    private static async Task<bool> BackOffAsync(RetryPolicyConfig policy, int attempt, CancellationToken cancellationToken)
+    {
+        var multiplier = (1L << Math.Min(attempt + 1, 30)) - 1;
+        var ceiling = Math.Min(policy.BaseInterval.Ticks * multiplier, policy.MaxInterval.Ticks);
+        var delay = TimeSpan.FromTicks(ceiling > 0 ? Random.Shared.NextInt64(ceiling) : 0);
+        try
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static void ArmTimeout(CancellationTokenSource cancellation, TimeSpan timeout, Task bodyCompleted, bool immediately)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        if (immediately || bodyCompleted.IsCompletedSuccessfully)
+        {
+            cancellation.CancelAfter(timeout);
+            return;
+        }
+
+        _ = bodyCompleted.ContinueWith(
+            static (_, state) => ((TimeoutArm)state!).Arm(),
+            new TimeoutArm(cancellation, timeout),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion,
+            TaskScheduler.Default);
+    }
+
+    private static UpstreamFailure Classify(HttpContext context, Exception ex, CancellationTokenSource route, CancellationTokenSource? perTry)
+    {
+        if (context.RequestAborted.IsCancellationRequested || ex is DownstreamAbortedException || ex.InnerException is DownstreamAbortedException)
+        {
+            return UpstreamFailure.DownstreamAborted;
+        }
+
+        if (ex is OperationCanceledException)
+        {
+            if (route.IsCancellationRequested)
+            {
+                return UpstreamFailure.RouteTimeout;
+            }
+
+            if (perTry is { IsCancellationRequested: true })
+            {
+                return UpstreamFailure.PerTryTimeout;
+            }
+        }
+
+        if (IsConnectFailure(ex))
+        {
+            return UpstreamFailure.ConnectFailure;
+        }
+
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpProtocolException { ErrorCode: RefusedStreamErrorCode })
+            {
+                return UpstreamFailure.RefusedStream;
+            }
+        }
+
+        return UpstreamFailure.Reset;
+    }
+
+    /// <summary>HTTP/2 REFUSED_STREAM (RFC 9113 section 7): the server did not process the request, so it is safe to retry.</summary>
+    private const long RefusedStreamErrorCode = 0x7;
+
+    private static int StatusFor(UpstreamFailure failure) => failure switch
+    {
+        UpstreamFailure.DownstreamAborted => 499,
+        UpstreamFailure.RouteTimeout or UpstreamFailure.PerTryTimeout => StatusCodes.Status504GatewayTimeout,
+        _ => StatusCodes.Status503ServiceUnavailable,
+    };
+
+    private static HttpRequestMessage CreateRequest(HttpContext context, ForwardContext forward, HostState host, bool isWebSocket, HttpContent? content)
     {
         var downstream = context.Request;
         var target = forward.Query.Length == 0
-            ? forward.Host.BaseUri + forward.Path
-            : forward.Host.BaseUri + forward.Path + "?" + forward.Query;
+            ? host.BaseUri + forward.Path
+            : host.BaseUri + forward.Path + "?" + forward.Query;
         var request = new HttpRequestMessage(HttpMethodFor(downstream.Method), new Uri(target, UriKind.Absolute))
         {
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Version = isWebSocket ? HttpVersion.Version11 : UpstreamVersion(forward.Cluster.Config.Protocol, downstream.Protocol),
+            Content = content,
         };
-
-        var bodyDetection = context.Features.Get<IHttpRequestBodyDetectionFeature>();
-        if (bodyDetection?.CanHaveBody == true && !isWebSocket)
-        {
-            request.Content = new StreamingRequestContent(downstream.Body, bodyCompleted, context.Features.Get<RequestLogState>());
-            if (downstream.ContentLength is { } length)
-            {
-                request.Content.Headers.ContentLength = length;
-            }
-        }
-        else
-        {
-            bodyCompleted.TrySetResult();
-        }
 
         var headers = downstream.Headers;
         var nominated = headers.Connection;
@@ -248,43 +398,50 @@ internal sealed partial class HttpForwarder(ILogger logger)
         _ => new HttpMethod(method),
     };
 
-    private async Task<int> ReplyToSendFailureAsync(HttpContext context, ForwardContext forward, Exception ex, CancellationTokenSource cancellation)
+    private async Task ReplyToSendFailureAsync(HttpContext context, ForwardContext forward, HostState host, UpstreamFailure failure, Exception ex, bool retriesExhausted)
     {
         var cluster = forward.Cluster;
-        if (context.RequestAborted.IsCancellationRequested || ex is DownstreamAbortedException || ex.InnerException is DownstreamAbortedException)
+        switch (failure)
         {
-            // The client left; there is nobody to answer.
-            return 499;
+            case UpstreamFailure.DownstreamAborted:
+                // The client left; there is nobody to answer.
+                return;
+            case UpstreamFailure.RouteTimeout:
+            case UpstreamFailure.PerTryTimeout:
+                cluster.Stats.OnTimeout();
+                await LocalReply.WriteAsync(
+                    context,
+                    StatusCodes.Status504GatewayTimeout,
+                    WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout),
+                    "upstream request timeout",
+                    forward.IsGrpc).ConfigureAwait(false);
+                return;
+            case UpstreamFailure.ConnectFailure:
+                Log.ConnectFailed(logger, cluster.Name, host.Authority, ex.Message);
+                await LocalReply.WriteAsync(
+                    context,
+                    StatusCodes.Status503ServiceUnavailable,
+                    WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted),
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                    forward.IsGrpc).ConfigureAwait(false);
+                return;
+            default:
+                Log.UpstreamReset(logger, cluster.Name, host.Authority, ex.Message);
+                await LocalReply.WriteAsync(
+                    context,
+                    StatusCodes.Status503ServiceUnavailable,
+                    WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted),
+                    failure == UpstreamFailure.RefusedStream
+                        ? "upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset"
+                        : "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                    forward.IsGrpc).ConfigureAwait(false);
+                return;
         }
-
-        if (ex is OperationCanceledException && cancellation.IsCancellationRequested)
-        {
-            cluster.Stats.OnTimeout();
-            await LocalReply.WriteAsync(context, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream request timeout", forward.IsGrpc).ConfigureAwait(false);
-            return StatusCodes.Status504GatewayTimeout;
-        }
-
-        if (IsConnectFailure(ex))
-        {
-            Log.ConnectFailed(logger, cluster.Name, forward.Host.Authority, ex.Message);
-            await LocalReply.WriteAsync(
-                context,
-                StatusCodes.Status503ServiceUnavailable,
-                ResponseFlags.UpstreamConnectionFailure,
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                forward.IsGrpc).ConfigureAwait(false);
-            return StatusCodes.Status503ServiceUnavailable;
-        }
-
-        Log.UpstreamReset(logger, cluster.Name, forward.Host.Authority, ex.Message);
-        await LocalReply.WriteAsync(
-            context,
-            StatusCodes.Status503ServiceUnavailable,
-            ResponseFlags.UpstreamRemoteReset,
-            "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-            forward.IsGrpc).ConfigureAwait(false);
-        return StatusCodes.Status503ServiceUnavailable;
     }
+
+    /// <summary>Envoy adds URX when the failure was one the policy retries but no retry was left.</summary>
+    private static string WithRetryLimit(string flags, bool retriesExhausted) =>
+        retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded : flags;
 
     private static bool IsConnectFailure(Exception ex)
     {
@@ -330,7 +487,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
         }
     }
 
-    private async Task CopyResponseBodyAsync(HttpContext context, ForwardContext forward, HttpResponseMessage response, CancellationTokenSource cancellation)
+    private async Task CopyResponseBodyAsync(HttpContext context, ForwardContext forward, HostState host, HttpResponseMessage response, CancellationTokenSource cancellation)
     {
         var downstream = context.Response;
         if (string.Equals(context.Request.Method, "HEAD", StringComparison.Ordinal))
@@ -375,7 +532,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                     forward.Cluster.Stats.OnTimeout();
                 }
 
-                Log.ResponseBodyFailed(logger, forward.Cluster.Name, forward.Host.Authority, ex.Message);
+                Log.ResponseBodyFailed(logger, forward.Cluster.Name, host.Authority, ex.Message);
                 if (!downstream.HasStarted)
                 {
                     var timedOut = cancellation.IsCancellationRequested;
@@ -495,5 +652,8 @@ internal sealed partial class HttpForwarder(ILogger logger)
 
         [LoggerMessage(12, LogLevel.Debug, "Cluster {Cluster}: upstream {Host} response body failed: {Reason}")]
         public static partial void ResponseBodyFailed(ILogger logger, string cluster, string host, string reason);
+
+        [LoggerMessage(13, LogLevel.Debug, "Cluster {Cluster}: retry {Retry} after {Host} answered {Status}")]
+        public static partial void Retrying(ILogger logger, string cluster, string host, int retry, int status);
     }
 }

@@ -8,9 +8,23 @@ namespace SharpProxy.Core.Upstream;
 /// flushing each chunk so bidirectional gRPC streams make progress. Signals when the body has been sent,
 /// which is when Envoy's route timeout starts.
 /// </summary>
-internal sealed class StreamingRequestContent(Stream source, TaskCompletionSource bodyCompleted, Telemetry.RequestLogState? log) : HttpContent
+internal sealed class StreamingRequestContent : HttpContent
 {
     private const int BufferSize = 64 * 1024;
+    private readonly Stream source;
+    private readonly TaskCompletionSource bodyCompleted;
+    private readonly Telemetry.RequestLogState? log;
+
+    public StreamingRequestContent(Stream source, TaskCompletionSource bodyCompleted, Telemetry.RequestLogState? log, long? contentLength)
+    {
+        this.source = source;
+        this.bodyCompleted = bodyCompleted;
+        this.log = log;
+        if (contentLength is { } length)
+        {
+            Headers.ContentLength = length;
+        }
+    }
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);

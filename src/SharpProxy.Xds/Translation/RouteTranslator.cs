@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using SharpProxy.Core.Configuration;
+using PreviousHostsApi = SharpProxy.Xds.Api.Extensions.Retry.Host.PreviousHosts.V3;
 using RouteApi = SharpProxy.Xds.Api.Config.Route.V3;
 
 namespace SharpProxy.Xds.Translation;
@@ -47,10 +48,7 @@ internal static class RouteTranslator
             errors.Add(path + ".domains", "at least one domain is required");
         }
 
-        if (vhost.RetryPolicy is not null)
-        {
-            errors.NotYetSupported(path + ".retry_policy", "retry_policy");
-        }
+        var retryPolicy = vhost.RetryPolicy is null ? null : TranslateRetryPolicy(vhost.RetryPolicy, path + ".retry_policy", errors);
 
         var routes = ImmutableArray.CreateBuilder<RouteConfig>(vhost.Routes.Count);
         for (var i = 0; i < vhost.Routes.Count; i++)
@@ -66,6 +64,7 @@ internal static class RouteTranslator
             Name = vhost.Name,
             Domains = [.. vhost.Domains],
             Routes = routes.ToImmutable(),
+            RetryPolicy = retryPolicy,
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(vhost.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
@@ -262,10 +261,7 @@ internal static class RouteTranslator
     {
         var hashPolicies = TranslateHashPolicies(action, path, errors);
 
-        if (action.RetryPolicy is not null)
-        {
-            errors.NotYetSupported(path + ".retry_policy", "retry_policy");
-        }
+        var retryPolicy = action.RetryPolicy is null ? null : TranslateRetryPolicy(action.RetryPolicy, path + ".retry_policy", errors);
 
         if (action.IdleTimeout is not null)
         {
@@ -292,6 +288,7 @@ internal static class RouteTranslator
             HostRewriteLiteral = action.HasHostRewriteLiteral && action.HostRewriteLiteral.Length > 0 ? action.HostRewriteLiteral : null,
             WebSocketUpgrade = webSocket,
             HashPolicies = hashPolicies,
+            RetryPolicy = retryPolicy,
             ClusterNotFoundResponseCode = action.ClusterNotFoundResponseCode switch
             {
                 RouteApi.RouteAction.Types.ClusterNotFoundResponseCode.NotFound => 404,
@@ -316,6 +313,12 @@ internal static class RouteTranslator
             case RouteApi.RouteAction.ClusterSpecifierOneofCase.WeightedClusters:
                 {
                     var weighted = TranslateWeighted(action.WeightedClusters, path + ".weighted_clusters", errors);
+                    if (weighted is { UseHashPolicy: true } && hashPolicies.IsDefaultOrEmpty)
+                    {
+                        // Envoy would silently fall back to a random pick; a sticky canary without a key is a config mistake.
+                        errors.Add(path + ".weighted_clusters.use_hash_policy", "needs the route's hash_policy to produce the hash that picks the cluster");
+                    }
+
                     return weighted is null ? null : result with { WeightedClusters = weighted };
                 }
 
@@ -414,11 +417,6 @@ internal static class RouteTranslator
 
     private static WeightedClustersConfig? TranslateWeighted(RouteApi.WeightedCluster weighted, string path, TranslationErrors errors)
     {
-        if (weighted.UseHashPolicy is true)
-        {
-            errors.NotYetSupported(path + ".use_hash_policy", "use_hash_policy");
-        }
-
         if (weighted.HeaderName.Length > 0)
         {
             errors.NotYetSupported(path + ".header_name", "header_name");
@@ -473,7 +471,120 @@ internal static class RouteTranslator
             errors.Add(path + ".total_weight", $"is {total} but the weights add up to {sum}");
         }
 
-        return new WeightedClustersConfig { Clusters = clusters.ToImmutable() };
+        return new WeightedClustersConfig { Clusters = clusters.ToImmutable(), UseHashPolicy = weighted.UseHashPolicy is true };
+    }
+
+    private const string PreviousHostsPredicate = "envoy.retry_host_predicates.previous_hosts";
+
+    private static RetryPolicyConfig TranslateRetryPolicy(RouteApi.RetryPolicy policy, string path, TranslationErrors errors)
+    {
+        var retryOn = RetryOn.None;
+        var tokens = 0;
+        foreach (var rawToken in policy.RetryOn.Split(','))
+        {
+            var token = rawToken.Trim();
+            if (token.Length == 0)
+            {
+                continue;
+            }
+
+            tokens++;
+            if (RetryOnNames.TryParse(token, out var flag))
+            {
+                retryOn |= flag;
+            }
+            else
+            {
+                errors.Add(path + ".retry_on", $"'{token}' is not a retry condition SharpProxy honours (honoured: {RetryOnNames.Honoured})");
+            }
+        }
+
+        if (tokens == 0)
+        {
+            errors.Add(path + ".retry_on", "at least one retry condition is required");
+        }
+
+        var codes = ImmutableArray.CreateBuilder<int>(policy.RetriableStatusCodes.Count);
+        for (var i = 0; i < policy.RetriableStatusCodes.Count; i++)
+        {
+            var code = policy.RetriableStatusCodes[i];
+            if (code is < 100 or > 599)
+            {
+                errors.Add(path + ".retriable_status_codes[" + i + "]", $"{code} is not an HTTP status code");
+                continue;
+            }
+
+            codes.Add((int)code);
+        }
+
+        if ((retryOn & RetryOn.RetriableStatusCodes) != 0 && codes.Count == 0)
+        {
+            errors.Add(path + ".retriable_status_codes", "retry_on has retriable-status-codes but no code is listed, so it would never retry");
+        }
+
+        TimeSpan? perTry = null;
+        if (policy.PerTryTimeout is not null)
+        {
+            var value = policy.PerTryTimeout.ToTimeSpan();
+            if (value < TimeSpan.Zero)
+            {
+                errors.Add(path + ".per_try_timeout", "must not be negative");
+            }
+            else if (value > TimeSpan.Zero)
+            {
+                perTry = value;
+            }
+        }
+
+        var baseInterval = RetryPolicyConfig.DefaultBaseInterval;
+        var maxInterval = baseInterval * 10;
+        if (policy.RetryBackOff is { } backOff)
+        {
+            baseInterval = backOff.BaseInterval?.ToTimeSpan() ?? TimeSpan.Zero;
+            if (baseInterval < TimeSpan.FromMilliseconds(1))
+            {
+                errors.Add(path + ".retry_back_off.base_interval", "is required and must be at least 1ms");
+                baseInterval = RetryPolicyConfig.DefaultBaseInterval;
+            }
+
+            maxInterval = backOff.MaxInterval is null ? baseInterval * 10 : backOff.MaxInterval.ToTimeSpan();
+            if (maxInterval < baseInterval)
+            {
+                errors.Add(path + ".retry_back_off.max_interval", "must not be below base_interval");
+            }
+        }
+
+        var avoidPrevious = false;
+        for (var i = 0; i < policy.RetryHostPredicate.Count; i++)
+        {
+            var predicate = policy.RetryHostPredicate[i];
+            var isPreviousHosts = predicate.Name == PreviousHostsPredicate
+                || (predicate.TypedConfig is { } any && any.Is(PreviousHostsApi.PreviousHostsPredicate.Descriptor));
+            if (!isPreviousHosts)
+            {
+                errors.Add(path + ".retry_host_predicate[" + i + "]", $"'{predicate.Name}' is not supported (supported: {PreviousHostsPredicate})");
+                continue;
+            }
+
+            avoidPrevious = true;
+        }
+
+        if (policy.HostSelectionRetryMaxAttempts < 0)
+        {
+            errors.Add(path + ".host_selection_retry_max_attempts", "must not be negative");
+        }
+
+        return new RetryPolicyConfig
+        {
+            RetryOn = retryOn,
+            NumRetries = policy.NumRetries is null ? 1 : (int)Math.Min(policy.NumRetries.Value, 1000),
+            PerTryTimeout = perTry,
+            RetriableStatusCodes = codes.ToImmutable(),
+            BaseInterval = baseInterval,
+            MaxInterval = maxInterval,
+            AvoidPreviousHosts = avoidPrevious,
+            HostSelectionMaxAttempts = policy.HostSelectionRetryMaxAttempts > 0 ? (int)Math.Min(policy.HostSelectionRetryMaxAttempts, 100) : 1,
+        };
     }
 
     private static RedirectConfig TranslateRedirect(RouteApi.RedirectAction redirect, string path, TranslationErrors errors)

@@ -122,6 +122,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             lines.Add(prefix + "upstream_rq_4xx: " + stats.Rq4xx);
             lines.Add(prefix + "upstream_rq_5xx: " + stats.Rq5xx);
             lines.Add(prefix + "upstream_rq_timeout: " + stats.RqTimeout);
+            lines.Add(prefix + "upstream_rq_retry: " + stats.RqRetry);
             lines.Add(prefix + "upstream_cx_connect_fail: " + stats.CxConnectFail);
             lines.Add(prefix + "upstream_cx_none_healthy: " + stats.NoHealthyUpstream);
             long active = 0, total = 0;

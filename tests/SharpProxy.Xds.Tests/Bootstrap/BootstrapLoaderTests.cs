@@ -193,13 +193,13 @@ public sealed class BootstrapLoaderTests
     {
         var yaml = RealisticEnvoyYaml.Replace(
             "prefix_rewrite: /api/ }",
-            "prefix_rewrite: /api/, retry_policy: { retry_on: 5xx } }",
+            "prefix_rewrite: /api/, idle_timeout: 5s }",
             StringComparison.Ordinal);
 
         var ex = Assert.Throws<ConfigException>(() => Load(yaml));
 
         var error = Assert.Single(ex.Errors);
-        Assert.Contains("virtual_hosts[0].routes[1].route.retry_policy", error, StringComparison.Ordinal);
+        Assert.Contains("virtual_hosts[0].routes[1].route.idle_timeout", error, StringComparison.Ordinal);
         Assert.Contains("not supported yet", error, StringComparison.Ordinal);
     }
 
