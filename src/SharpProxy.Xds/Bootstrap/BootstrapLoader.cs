@@ -69,13 +69,13 @@ internal static class BootstrapLoader
         }
 
         var errors = new TranslationErrors();
-        var config = BootstrapTranslator.Translate(proto, errors);
+        var config = BootstrapTranslator.Translate(proto, errors, out var xds);
         if (errors.Any)
         {
             throw new ConfigException(Prefix(source, errors.All));
         }
 
-        return new LoadedBootstrap(proto, config, walker.RemovedFields, source);
+        return new LoadedBootstrap(proto, config, walker.RemovedFields, source) { Xds = xds };
     }
 
     private static JsonNode ParseText(string text, string source, bool isJson)

@@ -6,7 +6,9 @@ namespace SharpProxy.Xds.Translation;
 
 internal static class BootstrapTranslator
 {
-    public static ProxyConfig Translate(BootstrapApi.Bootstrap bootstrap, TranslationErrors errors)
+    public static ProxyConfig Translate(BootstrapApi.Bootstrap bootstrap, TranslationErrors errors) => Translate(bootstrap, errors, out _);
+
+    public static ProxyConfig Translate(BootstrapApi.Bootstrap bootstrap, TranslationErrors errors, out Ads.XdsSourceConfig? xds)
     {
         AdminConfig? admin = null;
         if (bootstrap.Admin?.Address is { } adminAddress
@@ -15,10 +17,7 @@ internal static class BootstrapTranslator
             admin = new AdminConfig(adminIp, adminPort);
         }
 
-        if (bootstrap.DynamicResources is not null)
-        {
-            errors.NotYetSupported("dynamic_resources", "dynamic_resources (xDS)");
-        }
+        xds = bootstrap.DynamicResources is null ? null : Ads.XdsSourceConfig.Read(bootstrap, errors);
 
         var listeners = ImmutableArray.CreateBuilder<ListenerConfig>();
         var clusters = ImmutableArray.CreateBuilder<ClusterConfig>();
@@ -43,6 +42,13 @@ internal static class BootstrapTranslator
             for (var i = 0; i < resources.Clusters.Count; i++)
             {
                 var path = "static_resources.clusters[" + i + "]";
+                if (xds is not null && resources.Clusters[i].Name == xds.ClusterName)
+                {
+                    // The xDS server's cluster is the ADS client's own connection (often a Unix socket), not a data-plane cluster.
+                    clusterNames.Add(xds.ClusterName);
+                    continue;
+                }
+
                 if (ClusterTranslator.Translate(resources.Clusters[i], path, errors) is { } cluster)
                 {
                     if (!clusterNames.Add(cluster.Name))

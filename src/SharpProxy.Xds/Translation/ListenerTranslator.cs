@@ -111,6 +111,29 @@ internal static class ListenerTranslator
         return new FilterChainConfig { Name = chain.Name, Match = match, Http = http };
     }
 
+    private static RouteTableConfig? TranslateRds(HcmApi.Rds rds, string path, TranslationErrors errors)
+    {
+        if (rds.RouteConfigName.Length == 0)
+        {
+            errors.Add(path + ".route_config_name", "a route configuration name is required");
+            return null;
+        }
+
+        if (rds.ConfigSource?.ConfigSourceSpecifierCase != Api.Config.Core.V3.ConfigSource.ConfigSourceSpecifierOneofCase.Ads)
+        {
+            errors.NotYetSupported(path + ".config_source", "an RDS config source other than ads: {}");
+            return null;
+        }
+
+        if (errors.Routes is null)
+        {
+            errors.Add(path, "rds needs the bootstrap's dynamic_resources.ads_config (SharpProxy fetches routes over ADS only)");
+            return null;
+        }
+
+        return errors.Routes.Find(rds.RouteConfigName);
+    }
+
     private static HttpConnectionManagerConfig? TranslateHcm(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
     {
         if (string.IsNullOrEmpty(hcm.StatPrefix))
@@ -137,7 +160,7 @@ internal static class ListenerTranslator
                 routes = RouteTranslator.Translate(hcm.RouteConfig, path + ".route_config", errors);
                 break;
             case HcmApi.HttpConnectionManager.RouteSpecifierOneofCase.Rds:
-                errors.NotYetSupported(path + ".rds", "rds (dynamic route configuration)");
+                routes = TranslateRds(hcm.Rds, path + ".rds", errors);
                 break;
             default:
                 errors.Add(path, "one of route_config, rds is required");

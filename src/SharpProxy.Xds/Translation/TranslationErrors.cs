@@ -9,9 +9,26 @@ internal sealed class TranslationErrors
 
     public bool Any => _errors.Count > 0;
 
+    /// <summary>
+    /// Where an HTTP connection manager's <c>rds</c> finds its route configuration: the xDS client's accepted routes.
+    /// Null when translating a bootstrap without ADS, where <c>rds</c> cannot be honoured. (It travels with the errors
+    /// because every translator already receives them.)
+    /// </summary>
+    public IRouteConfigSource? Routes { get; init; }
+
     public void Add(string path, string message) => _errors.Add(path + ": " + message);
+
+    /// <summary>Adds an error already formatted as "path: message".</summary>
+    public void Add(string formatted) => _errors.Add(formatted);
 
     /// <summary>A field present in our descriptors whose behaviour is not implemented yet: refusing it beats ignoring it.</summary>
     public void NotYetSupported(string path, string what) =>
         _errors.Add(path + ": " + what + " is not supported yet by SharpProxy");
+}
+
+/// <summary>Route configurations by name, for listeners whose HTTP connection manager uses <c>rds</c>.</summary>
+internal interface IRouteConfigSource
+{
+    /// <summary>The named route configuration, or null while it has not arrived (the listener is then warming).</summary>
+    Core.Configuration.RouteTableConfig? Find(string name);
 }

@@ -147,6 +147,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         lines.Add("server.total_connections: " + state.Listeners.GetBoundListeners().Count);
         lines.Add("server.config_version: " + state.Snapshots.Current.Version);
         lines.Add("server.unknown_static_fields: " + state.Bootstrap.IgnoredFields.Count);
+        AddXdsStats(lines);
         lines.Add("access_log.dropped_entries: " + Core.Telemetry.AccessLogSink.TotalDropped);
         lines.Sort(StringComparer.Ordinal);
         return string.Join('\n', lines) + "\n";
@@ -210,4 +211,38 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         context.Response.Headers["X-Content-Type-Options"] = "nosniff";
         return context.Response.WriteAsync(body);
     }
+
+    /// <summary>Envoy's control-plane stats (control_plane.*, cluster_manager.cds.*, listener_manager.lds.*) and ours for EDS/RDS.</summary>
+    private void AddXdsStats(List<string> lines)
+    {
+        if (state.Xds is not { } xds)
+        {
+            return;
+        }
+
+        var stats = xds.Stats;
+        lines.Add("control_plane.connected_state: " + (stats.Connected ? 1 : 0));
+        lines.Add("server.dynamic_unknown_fields: " + stats.IgnoredUnknownFields);
+        foreach (var (type, counters) in stats.Types)
+        {
+            var prefix = type switch
+            {
+                "cds" => "cluster_manager.cds.",
+                "lds" => "listener_manager.lds.",
+                _ => "xds." + type + ".",
+            };
+            lines.Add(prefix + "update_attempt: " + counters.Attempts);
+            lines.Add(prefix + "update_success: " + counters.Successes);
+            lines.Add(prefix + "update_rejected: " + counters.Rejected);
+            lines.Add(prefix + "version_text: \"" + xds.State.VersionOf(TypeUrlOf(type)) + "\"");
+        }
+    }
+
+    private static string TypeUrlOf(string type) => type switch
+    {
+        "cds" => Xds.Ads.XdsTypes.Cluster,
+        "eds" => Xds.Ads.XdsTypes.Endpoints,
+        "lds" => Xds.Ads.XdsTypes.Listener,
+        _ => Xds.Ads.XdsTypes.Routes,
+    };
 }

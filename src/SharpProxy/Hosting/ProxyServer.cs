@@ -106,10 +106,37 @@ internal static partial class ProxyServer
             File.Move(path + ".tmp", path, overwrite: true);
         }
 
-        state.Ready = true;
-        Log.Started(logger, adminAddress, options.Concurrency, snapshot.Listeners.Length, config.Clusters.Length);
+        Xds.Ads.AdsClient? ads = null;
+        if (bootstrap.Xds is not null)
+        {
+            // Dynamic config: ready once the first fetch completed (or initial_fetch_timeout passed), as Envoy.
+            var target = new XdsConfigTarget(compiler, holder, listeners, options.DrainTime, loggerFactory.CreateLogger<XdsConfigTarget>());
+            ads = new Xds.Ads.AdsClient(bootstrap, target, loggerFactory.CreateLogger<Xds.Ads.AdsClient>());
+            state.Xds = ads;
+            ads.Start();
+            _ = ads.Initialized.ContinueWith(
+                _ =>
+                {
+                    state.Ready = true;
+                    Log.Started(logger, adminAddress, options.Concurrency, holder.Current.Listeners.Length, holder.Current.Config.Clusters.Length);
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+        else
+        {
+            state.Ready = true;
+            Log.Started(logger, adminAddress, options.Concurrency, snapshot.Listeners.Length, config.Clusters.Length);
+        }
+
         onReady?.Invoke(adminAddress);
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        if (ads is not null)
+        {
+            await ads.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var cluster in holder.Current.Clusters)
         {
             cluster.Dispose();

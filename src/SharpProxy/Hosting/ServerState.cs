@@ -21,6 +21,9 @@ internal sealed class ServerState(SnapshotHolder snapshots, ListenerManager list
 
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The ADS client when the bootstrap has dynamic_resources.</summary>
+    public Xds.Ads.AdsClient? Xds { get; set; }
+
     public bool Ready
     {
         get => _ready;

@@ -1,0 +1,158 @@
+using System.Collections.Immutable;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Xds.Bootstrap;
+using SharpProxy.Xds.Translation;
+using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
+
+namespace SharpProxy.Xds.Ads;
+
+/// <summary>What one build produced besides the config: which dynamic resources are still waiting for others.</summary>
+internal sealed class DynamicBuildResult
+{
+    public required ProxyConfig Config { get; init; }
+
+    /// <summary>EDS service names the clusters need (the EDS subscription).</summary>
+    public required ImmutableSortedSet<string> EndpointNames { get; init; }
+
+    /// <summary>Route configuration names the listeners need (the RDS subscription).</summary>
+    public required ImmutableSortedSet<string> RouteNames { get; init; }
+
+    /// <summary>Clusters left out until their endpoints arrive (Envoy's cluster warming).</summary>
+    public required int WarmingClusters { get; init; }
+
+    /// <summary>Listeners left out until their routes arrive (Envoy's listener warming).</summary>
+    public required int WarmingListeners { get; init; }
+}
+
+/// <summary>
+/// Turns the bootstrap's static resources plus the accepted xDS resources into one <see cref="ProxyConfig"/>:
+/// EDS clusters get their ClusterLoadAssignment, listeners using rds get their route configuration, and resources still
+/// waiting for those are left out (warming) rather than served half-built.
+/// </summary>
+internal static class DynamicConfigBuilder
+{
+    public static DynamicBuildResult Build(LoadedBootstrap bootstrap, XdsState state, TranslationErrors errors)
+    {
+        var staticConfig = bootstrap.Config;
+        var clusterNames = new HashSet<string>(StringComparer.Ordinal);
+        var clusters = ImmutableArray.CreateBuilder<ClusterConfig>(staticConfig.Clusters.Length + state.Clusters.Count);
+        foreach (var cluster in staticConfig.Clusters)
+        {
+            clusterNames.Add(cluster.Name);
+            clusters.Add(cluster);
+        }
+
+        var endpointNames = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var warmingClusters = 0;
+        foreach (var (name, resource) in state.Clusters)
+        {
+            var path = "cluster '" + name + "'";
+            if (!clusterNames.Add(name))
+            {
+                errors.Add(path, "a static cluster already has this name");
+                continue;
+            }
+
+            var proto = resource.Message;
+            if (proto.Type == ClusterApi.Cluster.Types.DiscoveryType.Eds)
+            {
+                var serviceName = EdsServiceName(proto);
+                endpointNames.Add(serviceName);
+                if (proto.EdsClusterConfig?.EdsConfig is { } edsSource
+                    && edsSource.ConfigSourceSpecifierCase != Api.Config.Core.V3.ConfigSource.ConfigSourceSpecifierOneofCase.Ads)
+                {
+                    errors.NotYetSupported(path + ".eds_cluster_config.eds_config", "an EDS config source other than ads: {}");
+                    continue;
+                }
+
+                if (!state.Endpoints.TryGetValue(serviceName, out var assignment))
+                {
+                    warmingClusters++;
+                    continue;
+                }
+
+                proto = proto.Clone();
+                proto.Type = ClusterApi.Cluster.Types.DiscoveryType.Static;
+                proto.EdsClusterConfig = null;
+                proto.LoadAssignment = assignment.Message.Clone();
+                proto.LoadAssignment.ClusterName = name;
+            }
+
+            if (ClusterTranslator.Translate(proto, path, errors) is { } translated)
+            {
+                clusters.Add(translated);
+            }
+        }
+
+        var routes = new RouteLookup(state.Routes);
+        var listenerErrors = new TranslationErrors { Routes = routes };
+        var listenerNames = new HashSet<string>(StringComparer.Ordinal);
+        var listeners = ImmutableArray.CreateBuilder<ListenerConfig>(staticConfig.Listeners.Length + state.Listeners.Count);
+        foreach (var listener in staticConfig.Listeners)
+        {
+            listenerNames.Add(listener.Name);
+            listeners.Add(listener);
+        }
+
+        var warmingListeners = 0;
+        foreach (var (name, resource) in state.Listeners)
+        {
+            var path = "listener '" + name + "'";
+            if (!listenerNames.Add(name))
+            {
+                errors.Add(path, "a static listener already has this name");
+                continue;
+            }
+
+            routes.MissingForCurrent = 0;
+            var translated = ListenerTranslator.Translate(resource.Message, path, listenerErrors);
+            if (routes.MissingForCurrent > 0)
+            {
+                warmingListeners++;
+                continue;
+            }
+
+            if (translated is not null)
+            {
+                listeners.Add(translated);
+            }
+        }
+
+        foreach (var error in listenerErrors.All)
+        {
+            errors.Add(error);
+        }
+
+        return new DynamicBuildResult
+        {
+            Config = staticConfig with { Listeners = listeners.ToImmutable(), Clusters = clusters.ToImmutable() },
+            EndpointNames = endpointNames.ToImmutable(),
+            RouteNames = routes.Requested.ToImmutable(),
+            WarmingClusters = warmingClusters,
+            WarmingListeners = warmingListeners,
+        };
+    }
+
+    /// <summary>Envoy subscribes an EDS cluster by eds_cluster_config.service_name, or by the cluster's name when that is empty.</summary>
+    public static string EdsServiceName(ClusterApi.Cluster cluster) =>
+        cluster.EdsClusterConfig is { ServiceName.Length: > 0 } eds ? eds.ServiceName : cluster.Name;
+
+    private sealed class RouteLookup(ImmutableDictionary<string, RouteTableConfig> routes) : IRouteConfigSource
+    {
+        public ImmutableSortedSet<string>.Builder Requested { get; } = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+
+        public int MissingForCurrent { get; set; }
+
+        public RouteTableConfig? Find(string name)
+        {
+            Requested.Add(name);
+            if (routes.TryGetValue(name, out var table))
+            {
+                return table;
+            }
+
+            MissingForCurrent++;
+            return null;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+
+namespace SharpProxy.Xds.Ads;
+
+/// <summary>
+/// Finds fields that arrived in an xDS resource but are outside the subset our descriptors describe. Binary protobuf keeps
+/// them silently as unknown fields; a field we do not know could change routing, balancing or security, so each one is
+/// reported with its path and field number and the caller decides (NACK, or ignore and count when listed as harmless).
+/// </summary>
+internal static class UnknownFields
+{
+    /// <summary>
+    /// Fields (message full name, field number) that only observe or describe traffic, so ignoring them cannot route
+    /// wrongly: Envoy features we do not have that istiod sends to every sidecar.
+    /// </summary>
+    private static readonly HashSet<(string Message, int Number)> Harmless =
+    [
+        ("envoy.config.route.v3.Route", 5),                // decorator (tracing span name)
+        ("envoy.config.listener.v3.Listener", 22),         // access_log (listener-level)
+        ("envoy.config.listener.v3.Listener", 5),          // per_connection_buffer_limit_bytes
+        ("envoy.config.cluster.v3.Cluster", 25),           // metadata
+        ("envoy.config.cluster.v3.Cluster", 7),            // per_connection_buffer_limit_bytes
+        ("envoy.config.cluster.v3.Cluster", 17),           // dns_lookup_family (EDS clusters resolve nothing)
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", 7),  // tracing
+    ];
+
+    private static readonly ConcurrentDictionary<Type, FieldInfo?> UnknownFieldSetMembers = new();
+
+    /// <summary>Every unknown field under <paramref name="message"/>, as "path.#number"; harmless ones go to <paramref name="ignored"/>.</summary>
+    public static List<string> Find(IMessage message, string path, List<string> ignored)
+    {
+        var found = new List<string>();
+        Walk(message, path, found, ignored);
+        return found;
+    }
+
+    /// <summary>A listener, including the HTTP connection managers packed in its filters' typed_config.</summary>
+    public static List<string> FindInListener(Api.Config.Listener.V3.Listener listener, string path, List<string> ignored)
+    {
+        var found = Find(listener, path, ignored);
+        for (var c = 0; c < listener.FilterChains.Count; c++)
+        {
+            var filters = listener.FilterChains[c].Filters;
+            for (var f = 0; f < filters.Count; f++)
+            {
+                if (filters[f].TypedConfig is { } any
+                    && any.Is(Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Descriptor))
+                {
+                    var hcm = any.Unpack<Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>();
+                    Walk(hcm, path + ".filter_chains[" + c + "].filters[" + f + "].typed_config", found, ignored);
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static void Walk(IMessage message, string path, List<string> found, List<string> ignored)
+    {
+        foreach (var number in UnknownNumbers(message))
+        {
+            var entry = path + ".#" + number;
+            if (Harmless.Contains((message.Descriptor.FullName, number)))
+            {
+                ignored.Add(entry);
+            }
+            else
+            {
+                found.Add(entry);
+            }
+        }
+
+        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
+        {
+            if (field.FieldType != FieldType.Message)
+            {
+                continue;
+            }
+
+            var value = field.Accessor.GetValue(message);
+            if (field.IsMap)
+            {
+                if (value is System.Collections.IDictionary map && field.MessageType.FindFieldByNumber(2) is { FieldType: FieldType.Message })
+                {
+                    foreach (System.Collections.DictionaryEntry entry in map)
+                    {
+                        if (entry.Value is IMessage child)
+                        {
+                            Walk(child, path + "." + field.Name + "[" + entry.Key + "]", found, ignored);
+                        }
+                    }
+                }
+
+                continue;
+            }
+
+            if (field.IsRepeated)
+            {
+                if (value is System.Collections.IList list)
+                {
+                    for (var i = 0; i < list.Count; i++)
+                    {
+                        if (list[i] is IMessage child)
+                        {
+                            Walk(child, path + "." + field.Name + "[" + i + "]", found, ignored);
+                        }
+                    }
+                }
+
+                continue;
+            }
+
+            // An Any's payload is checked when it is unpacked (see FindInAny).
+            if (value is IMessage single and not Google.Protobuf.WellKnownTypes.Any)
+            {
+                Walk(single, path + "." + field.Name, found, ignored);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The field numbers held in the message's unknown field set. Google.Protobuf keeps the set in a private field of each
+    /// generated class and exposes no reader, so it is reached by reflection and decoded from its wire form.
+    /// </summary>
+    private static List<int> UnknownNumbers(IMessage message)
+    {
+        var member = UnknownFieldSetMembers.GetOrAdd(message.GetType(), static type => type.GetField("_unknownFields", BindingFlags.NonPublic | BindingFlags.Instance));
+        if (member?.GetValue(message) is not UnknownFieldSet set)
+        {
+            return [];
+        }
+
+        var bytes = new byte[set.CalculateSize()];
+        var output = new CodedOutputStream(bytes);
+        set.WriteTo(output);
+        output.Flush();
+
+        var numbers = new List<int>();
+        var input = new CodedInputStream(bytes);
+        uint tag;
+        while ((tag = input.ReadTag()) != 0)
+        {
+            var number = WireFormat.GetTagFieldNumber(tag);
+            if (!numbers.Contains(number))
+            {
+                numbers.Add(number);
+            }
+
+            input.SkipLastField();
+        }
+
+        return numbers;
+    }
+}
