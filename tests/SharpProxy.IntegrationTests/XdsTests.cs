@@ -69,6 +69,33 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
         var (_, stats) = await proxy.AdminGetAsync("/stats");
         Assert.Contains("control_plane.connected_state: 1", stats, StringComparison.Ordinal);
         Assert.Contains("cluster_manager.cds.update_success: 1", stats, StringComparison.Ordinal);
+
+        // /config_dump shows the dynamic resources in Envoy's shape, with their versions.
+        var (_, dump) = await proxy.AdminGetAsync("/config_dump");
+        using var document = System.Text.Json.JsonDocument.Parse(dump);
+        var configs = document.RootElement.GetProperty("configs");
+        var clusters = configs[1].GetProperty("dynamic_active_clusters");
+        Assert.Equal(2, clusters.GetArrayLength());
+        Assert.Equal("1", clusters[0].GetProperty("version_info").GetString());
+        Assert.Equal("v1", clusters[0].GetProperty("cluster").GetProperty("name").GetString());
+        Assert.Equal(Listener, configs[2].GetProperty("dynamic_listeners")[0].GetProperty("name").GetString());
+        Assert.Equal("route", configs[3].GetProperty("dynamic_route_configs")[0].GetProperty("route_config").GetProperty("name").GetString());
+        Assert.Equal(2, configs[4].GetProperty("dynamic_endpoint_configs").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task ServerUnreachable_ReadyAfterInitialFetchTimeout_WithStaticConfig()
+    {
+        await using var xds = await XdsTestServer.StartAsync();
+        var port = xds.Port;
+        await xds.DisposeAsync();
+
+        var started = Stopwatch.StartNew();
+        await using var proxy = await StartProxyAsync(port, unixSocketPath: null, "GRPC", initialFetchTimeout: "1s");
+        output.WriteLine($"ready after {started.ElapsedMilliseconds} ms with the server down");
+        var (status, stats) = await proxy.AdminGetAsync("/stats");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("control_plane.connected_state: 0", stats, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -285,11 +312,14 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
         xds.Set(XdsTestServer.RouteType, version, XdsResources.WeightedRoute("route", ("v1", v1Weight), ("v2", v2Weight)));
     }
 
-    private static async Task<ProxyProcess> StartProxyAsync(XdsTestServer xds, string apiType)
+    private static Task<ProxyProcess> StartProxyAsync(XdsTestServer xds, string apiType) =>
+        StartProxyAsync(xds.Port, xds.UnixSocketPath, apiType, initialFetchTimeout: "15s");
+
+    private static async Task<ProxyProcess> StartProxyAsync(int port, string? unixSocketPath, string apiType, string initialFetchTimeout)
     {
-        var address = xds.UnixSocketPath is { } path
+        var address = unixSocketPath is { } path
             ? $"pipe: {{ path: \"{path}\" }}"
-            : $"socket_address: {{ address: 127.0.0.1, port_value: {xds.Port} }}";
+            : $"socket_address: {{ address: 127.0.0.1, port_value: {port} }}";
         var config = ConfigWriter.WriteText($$"""
             node:
               id: "sidecar~127.0.0.1~test.default~default.svc.cluster.local"
@@ -302,7 +332,7 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
                 api_type: {{apiType}}
                 transport_api_version: V3
                 grpc_services: [ { envoy_grpc: { cluster_name: xds-grpc } } ]
-              cds_config: { ads: {}, resource_api_version: V3 }
+              cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: {{initialFetchTimeout}} }
               lds_config: { ads: {}, resource_api_version: V3 }
             static_resources:
               clusters:

@@ -10,7 +10,7 @@ internal static class ConfigDumpWriter
 {
     private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithTypeRegistry(ApiTypes.Registry).WithPreserveProtoFieldNames(true));
 
-    public static string Write(LoadedBootstrap bootstrap, ProxySnapshot snapshot)
+    public static string Write(LoadedBootstrap bootstrap, ProxySnapshot snapshot, Ads.XdsState? dynamicState = null)
     {
         var proto = bootstrap.Proto;
         var updated = snapshot.CreatedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
@@ -40,24 +40,71 @@ internal static class ConfigDumpWriter
                 new JsonObject
                 {
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
-                    ["version_info"] = snapshot.Version.ToString(CultureInfo.InvariantCulture),
+                    ["version_info"] = dynamicState?.VersionOf(Ads.XdsTypes.Cluster) ?? snapshot.Version.ToString(CultureInfo.InvariantCulture),
                     ["static_clusters"] = clusters,
+                    ["dynamic_active_clusters"] = Dynamic(dynamicState?.Clusters, "cluster"),
                 },
                 new JsonObject
                 {
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
-                    ["version_info"] = snapshot.Version.ToString(CultureInfo.InvariantCulture),
+                    ["version_info"] = dynamicState?.VersionOf(Ads.XdsTypes.Listener) ?? snapshot.Version.ToString(CultureInfo.InvariantCulture),
                     ["static_listeners"] = listeners,
+                    ["dynamic_listeners"] = DynamicListeners(dynamicState),
                 },
                 new JsonObject
                 {
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
                     ["static_route_configs"] = routes,
+                    ["dynamic_route_configs"] = Dynamic(dynamicState?.RouteProtos, "route_config"),
+                },
+                new JsonObject
+                {
+                    ["@type"] = "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
+                    ["dynamic_endpoint_configs"] = Dynamic(dynamicState?.Endpoints, "endpoint_config"),
                 },
             },
         };
         return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
+
+    /// <summary>Envoy's dynamic entries: version_info, the resource under its key, last_updated.</summary>
+    private static JsonArray Dynamic<T>(System.Collections.Immutable.ImmutableDictionary<string, Ads.XdsResource<T>>? resources, string key)
+        where T : IMessage
+    {
+        var array = new JsonArray();
+        if (resources is null)
+        {
+            return array;
+        }
+
+        foreach (var name in resources.Keys.Order(StringComparer.Ordinal))
+        {
+            var resource = resources[name];
+            array.Add(new JsonObject
+            {
+                ["version_info"] = resource.Version,
+                [key] = Node(resource.Message),
+                ["last_updated"] = Timestamp(resource.LastUpdated),
+            });
+        }
+
+        return array;
+    }
+
+    private static JsonArray DynamicListeners(Ads.XdsState? state)
+    {
+        var array = new JsonArray();
+        foreach (var entry in Dynamic(state?.Listeners, "listener"))
+        {
+            var active = entry!.AsObject();
+            var name = active["listener"]?["name"]?.GetValue<string>() ?? "";
+            array.Add(new JsonObject { ["name"] = name, ["active_state"] = active.DeepClone() });
+        }
+
+        return array;
+    }
+
+    private static string Timestamp(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
     private static JsonNode? Node(IMessage message) => JsonNode.Parse(Formatter.Format(message));
 }

@@ -29,7 +29,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         {
             "/ready" => ReadyAsync(context),
             "/server_info" => JsonAsync(context, ServerInfo()),
-            "/config_dump" => TextAsync(context, 200, ConfigDumpWriter.Write(state.Bootstrap, state.Snapshots.Current), "application/json"),
+            "/config_dump" => TextAsync(context, 200, ConfigDumpWriter.Write(state.Bootstrap, state.Snapshots.Current, state.Xds?.State), "application/json"),
             "/clusters" => ClustersAsync(context),
             "/stats" => TextAsync(context, 200, Stats()),
             "/listeners" => ListenersAsync(context),
