@@ -52,8 +52,15 @@ internal sealed class SnapshotCompiler(int workers)
         var clusters = new Dictionary<string, ClusterState>(StringComparer.Ordinal);
         foreach (var cluster in config.Clusters)
         {
-            var fingerprint = JsonSerializer.Serialize(cluster, FingerprintOptions);
             var old = previous?.FindCluster(cluster.Name);
+            if (old is not null && ReferenceEquals(old.Config, cluster) && old.Workers == Workers)
+            {
+                // The very same config object (the xDS client reuses unchanged clusters): no comparison needed.
+                clusters[cluster.Name] = old;
+                continue;
+            }
+
+            var fingerprint = JsonSerializer.Serialize(cluster, FingerprintOptions);
             if (old is not null && old.Fingerprint == fingerprint && old.Workers == Workers)
             {
                 clusters[cluster.Name] = old;

@@ -46,6 +46,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
     private readonly TaskCompletionSource _initialized = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _typesAnswered = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ClusterTranslationCache _clusterCache = new();
     private XdsState _state = XdsState.Empty;
     private DynamicBuildResult? _lastBuild;
     private Task? _run;
@@ -386,7 +387,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
         DynamicBuildResult? build = null;
         if (!errors.Any)
         {
-            build = DynamicConfigBuilder.Build(_bootstrap, candidate, errors);
+            build = DynamicConfigBuilder.Build(_bootstrap, candidate, errors, _clusterCache);
         }
 
         string? failure = null;

@@ -3,6 +3,7 @@ using SharpProxy.Core.Configuration;
 using SharpProxy.Xds.Bootstrap;
 using SharpProxy.Xds.Translation;
 using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
+using EndpointApi = SharpProxy.Xds.Api.Config.Endpoint.V3;
 
 namespace SharpProxy.Xds.Ads;
 
@@ -31,7 +32,7 @@ internal sealed class DynamicBuildResult
 /// </summary>
 internal static class DynamicConfigBuilder
 {
-    public static DynamicBuildResult Build(LoadedBootstrap bootstrap, XdsState state, TranslationErrors errors)
+    public static DynamicBuildResult Build(LoadedBootstrap bootstrap, XdsState state, TranslationErrors errors, ClusterTranslationCache? cache = null)
     {
         var staticConfig = bootstrap.Config;
         var clusterNames = new HashSet<string>(StringComparer.Ordinal);
@@ -54,6 +55,7 @@ internal static class DynamicConfigBuilder
             }
 
             var proto = resource.Message;
+            XdsResource<EndpointApi.ClusterLoadAssignment>? assignmentResource = null;
             if (proto.Type == ClusterApi.Cluster.Types.DiscoveryType.Eds)
             {
                 var serviceName = EdsServiceName(proto);
@@ -71,6 +73,13 @@ internal static class DynamicConfigBuilder
                     continue;
                 }
 
+                assignmentResource = assignment;
+                if (cache?.Find(name, resource, assignment) is { } cached)
+                {
+                    clusters.Add(cached);
+                    continue;
+                }
+
                 proto = proto.Clone();
                 proto.Type = ClusterApi.Cluster.Types.DiscoveryType.Static;
                 proto.EdsClusterConfig = null;
@@ -78,11 +87,24 @@ internal static class DynamicConfigBuilder
                 proto.LoadAssignment.ClusterName = name;
             }
 
+            else if (cache?.Find(name, resource, null) is { } cached)
+            {
+                clusters.Add(cached);
+                continue;
+            }
+
+            var errorsBefore = errors.All.Count;
             if (ClusterTranslator.Translate(proto, path, errors) is { } translated)
             {
                 clusters.Add(translated);
+                if (errors.All.Count == errorsBefore)
+                {
+                    cache?.Add(name, resource, assignmentResource, translated);
+                }
             }
         }
+
+        cache?.RetainOnly(state.Clusters);
 
         var routes = new RouteLookup(state.Routes);
         var listenerErrors = new TranslationErrors { Routes = routes };
@@ -153,6 +175,40 @@ internal static class DynamicConfigBuilder
 
             MissingForCurrent++;
             return null;
+        }
+    }
+}
+
+/// <summary>
+/// Translated clusters keyed by the resource objects they came from: a push that leaves a cluster and its endpoints
+/// untouched reuses the same <see cref="ClusterConfig"/> instance, so neither translation nor the snapshot compiler's
+/// comparison runs again for it (an RDS push over 1,000 clusters then costs what the routes cost).
+/// </summary>
+internal sealed class ClusterTranslationCache
+{
+    private readonly Dictionary<string, (object Cluster, object? Assignment, ClusterConfig Config)> _entries = new(StringComparer.Ordinal);
+
+    public ClusterConfig? Find(string name, object cluster, object? assignment) =>
+        _entries.TryGetValue(name, out var entry) && ReferenceEquals(entry.Cluster, cluster) && ReferenceEquals(entry.Assignment, assignment)
+            ? entry.Config
+            : null;
+
+    public void Add(string name, object cluster, object? assignment, ClusterConfig config) => _entries[name] = (cluster, assignment, config);
+
+    public void RetainOnly(ImmutableDictionary<string, XdsResource<ClusterApi.Cluster>> clusters)
+    {
+        List<string>? stale = null;
+        foreach (var name in _entries.Keys)
+        {
+            if (!clusters.ContainsKey(name))
+            {
+                (stale ??= []).Add(name);
+            }
+        }
+
+        foreach (var name in stale ?? [])
+        {
+            _entries.Remove(name);
         }
     }
 }
