@@ -79,6 +79,9 @@ internal sealed record HttpConnectionManagerConfig
     public TimeSpan? StreamIdleTimeout { get; init; }
 
     public TimeSpan? RequestTimeout { get; init; }
+
+    /// <summary>The fault filter's own config when the chain has envoy.filters.http.fault (routes may override it); null without the filter.</summary>
+    public FaultConfig? FaultFilter { get; init; }
 }
 
 internal enum AccessLogTarget

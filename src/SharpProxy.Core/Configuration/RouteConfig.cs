@@ -16,6 +16,9 @@ internal sealed record RouteConfig
     public DirectResponseConfig? DirectResponse { get; init; }
 
     public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
+
+    /// <summary>typed_per_filter_config for envoy.filters.http.fault: replaces the filter's own config for this route.</summary>
+    public FaultConfig? Fault { get; init; }
 }
 
 internal enum PathMatchKind

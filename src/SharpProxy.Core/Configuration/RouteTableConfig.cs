@@ -23,6 +23,9 @@ internal sealed record VirtualHostConfig
 
     public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
 
+    /// <summary>typed_per_filter_config for envoy.filters.http.fault, for routes without their own.</summary>
+    public FaultConfig? Fault { get; init; }
+
     /// <summary>Used by routes without their own retry policy (Envoy: the route's policy replaces the virtual host's).</summary>
     public RetryPolicyConfig? RetryPolicy { get; init; }
 }

@@ -12,7 +12,11 @@ internal static class LocalReply
 {
     public const string ResponseFlagsHeader = "x-sharpproxy-response-flags";
 
-    public static Task WriteAsync(HttpContext context, int status, string flags, string body, bool isGrpc = false)
+    public static Task WriteAsync(HttpContext context, int status, string flags, string body, bool isGrpc = false) =>
+        WriteAsync(context, status, flags, body, isGrpc, grpcStatus: null);
+
+    /// <param name="grpcStatus">For gRPC callers, the status to send instead of the one mapped from <paramref name="status"/>.</param>
+    public static Task WriteAsync(HttpContext context, int status, string flags, string body, bool isGrpc, int? grpcStatus)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -28,7 +32,7 @@ internal static class LocalReply
             // Envoy answers gRPC callers with HTTP 200 and the status in grpc-status (trailers-only).
             response.StatusCode = StatusCodes.Status200OK;
             response.ContentType = "application/grpc";
-            response.Headers["grpc-status"] = GrpcStatusFor(status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.Headers["grpc-status"] = (grpcStatus ?? GrpcStatusFor(status)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (body.Length > 0)
             {
                 response.Headers["grpc-message"] = Uri.EscapeDataString(body);

@@ -93,6 +93,40 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var vhost = match.VirtualHost.Config;
         var table = routes.Config;
 
+        // The fault filter runs before the router, as in Envoy's filter chain; most routes have no fault and stay synchronous here.
+        var fault = FaultInjection.Effective(http, vhost, route);
+        if (fault is { IsEmpty: false })
+        {
+            return InjectFaultThenDispatchAsync(context, connection, snapshot, http, route, vhost, table, path, query, authority, isGrpc, fault);
+        }
+
+        return Dispatch(context, connection, snapshot, http, route, vhost, table, path, query, authority, isGrpc);
+    }
+
+    private async Task InjectFaultThenDispatchAsync(
+        HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, HttpConnectionManagerConfig http, RouteConfig route,
+        VirtualHostConfig vhost, RouteTableConfig table, string path, string query, string authority, bool isGrpc, FaultConfig fault)
+    {
+        if (FaultInjection.ShouldDelay(fault) && !await FaultInjection.DelayAsync(context, fault).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (FaultInjection.ShouldAbort(fault))
+        {
+            await FaultInjection.AbortAsync(context, fault, isGrpc).ConfigureAwait(false);
+            return;
+        }
+
+        await Dispatch(context, connection, snapshot, http, route, vhost, table, path, query, authority, isGrpc).ConfigureAwait(false);
+    }
+
+    /// <summary>Everything after the route match: direct response, redirect, or cluster, host and forward.</summary>
+    private Task Dispatch(
+        HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, HttpConnectionManagerConfig http, RouteConfig route,
+        VirtualHostConfig vhost, RouteTableConfig table, string path, string query, string authority, bool isGrpc)
+    {
+        var request = context.Request;
         if (route.DirectResponse is { } direct)
         {
             HeaderMutator.ApplyResponse(context.Response.Headers, table, vhost, route, null);

@@ -31,6 +31,8 @@ internal static class ApiTypes
         Api.Config.Route.V3.RouteComponentsReflection.Descriptor,
         Api.Extensions.AccessLoggers.File.V3.FileReflection.Descriptor,
         Api.Extensions.AccessLoggers.Stream.V3.StreamReflection.Descriptor,
+        Api.Extensions.Filters.Common.Fault.V3.FaultReflection.Descriptor,
+        Api.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
         Api.Extensions.Filters.Http.Router.V3.RouterReflection.Descriptor,
         Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManagerReflection.Descriptor,
         Api.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor,

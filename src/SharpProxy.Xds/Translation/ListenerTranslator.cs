@@ -167,7 +167,7 @@ internal static class ListenerTranslator
                 break;
         }
 
-        CheckHttpFilters(hcm, path, errors);
+        var faultFilter = CheckHttpFilters(hcm, path, errors);
 
         var webSocket = false;
         for (var i = 0; i < hcm.UpgradeConfigs.Count; i++)
@@ -226,6 +226,7 @@ internal static class ListenerTranslator
             StripMatchingHostPort = hcm.StripMatchingHostPort,
             WebSocketUpgradeEnabled = webSocket,
             AccessLogs = accessLogs.ToImmutable(),
+            FaultFilter = faultFilter,
         };
     }
 
@@ -270,15 +271,29 @@ internal static class ListenerTranslator
         }
     }
 
-    private static void CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
+    /// <summary>
+    /// HTTP filters that only observe traffic (Istio's stats, metadata exchange and ALPN; gRPC stats): skipping them cannot
+    /// change a routing decision, and istiod sends them to every sidecar without is_optional.
+    /// </summary>
+    private static readonly HashSet<string> ObserveOnlyFilters = new(StringComparer.Ordinal)
+    {
+        "istio.metadata_exchange",
+        "istio.stats",
+        "istio.alpn",
+        "envoy.filters.http.grpc_stats",
+    };
+
+    /// <returns>The fault filter's config when the chain has one.</returns>
+    private static FaultConfig? CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
     {
         var filters = hcm.HttpFilters;
         if (filters.Count == 0)
         {
             errors.Add(path + ".http_filters", "the router filter (envoy.filters.http.router) is required as the last HTTP filter");
-            return;
+            return null;
         }
 
+        FaultConfig? fault = null;
         for (var i = 0; i < filters.Count; i++)
         {
             var filter = filters[i];
@@ -288,7 +303,13 @@ internal static class ListenerTranslator
                 : TypeName(filter.TypedConfig.TypeUrl) == RouterType;
             if (!isRouter)
             {
-                if (filter.IsOptional || filter.Disabled)
+                if (filter.TypedConfig is { } typed && typed.Is(Api.Extensions.Filters.Http.Fault.V3.HTTPFault.Descriptor) && !filter.Disabled)
+                {
+                    fault = FaultTranslator.Translate(typed.Unpack<Api.Extensions.Filters.Http.Fault.V3.HTTPFault>(), filterPath + ".typed_config", errors);
+                    continue;
+                }
+
+                if (filter.IsOptional || filter.Disabled || ObserveOnlyFilters.Contains(filter.Name))
                 {
                     continue;
                 }
@@ -302,6 +323,8 @@ internal static class ListenerTranslator
                 errors.Add(filterPath, "the router filter must be the last HTTP filter");
             }
         }
+
+        return fault;
     }
 
     public static string TypeName(string typeUrl)

@@ -65,6 +65,7 @@ internal static class RouteTranslator
             Domains = [.. vhost.Domains],
             Routes = routes.ToImmutable(),
             RetryPolicy = retryPolicy,
+            Fault = FaultTranslator.FromPerFilterConfig(vhost.TypedPerFilterConfig, path, errors),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(vhost.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
@@ -109,6 +110,7 @@ internal static class RouteTranslator
             Forward = forward,
             Redirect = redirect,
             DirectResponse = direct,
+            Fault = FaultTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(route.RequestHeadersToAdd, path + ".request_headers_to_add", errors),

@@ -148,6 +148,8 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         lines.Add("server.config_version: " + state.Snapshots.Current.Version);
         lines.Add("server.unknown_static_fields: " + state.Bootstrap.IgnoredFields.Count);
         AddXdsStats(lines);
+        lines.Add("http.fault.delays_injected: " + Core.Filters.FaultInjection.DelaysInjected);
+        lines.Add("http.fault.aborts_injected: " + Core.Filters.FaultInjection.AbortsInjected);
         lines.Add("access_log.dropped_entries: " + Core.Telemetry.AccessLogSink.TotalDropped);
         lines.Sort(StringComparer.Ordinal);
         return string.Join('\n', lines) + "\n";

@@ -24,6 +24,7 @@ public sealed class ProtoDescriptorTests
         RouteV3.RouteReflection.Descriptor,
         HcmV3.HttpConnectionManagerReflection.Descriptor,
         RouterV3.RouterReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
         UpstreamHttpV3.HttpProtocolOptionsReflection.Descriptor,
         DiscoveryV3.DiscoveryReflection.Descriptor);
 
@@ -57,6 +58,15 @@ public sealed class ProtoDescriptorTests
         { "envoy.config.route.v3.RetryPolicy", "host_selection_retry_max_attempts", 6, null },
         { "envoy.config.route.v3.RetryPolicy", "retriable_status_codes", 7, null },
         { "envoy.config.route.v3.RouteAction", "retry_policy", 9, null },
+        { "envoy.config.route.v3.Route", "typed_per_filter_config", 13, null },
+        { "envoy.config.route.v3.VirtualHost", "typed_per_filter_config", 15, null },
+        { "envoy.extensions.filters.http.fault.v3.HTTPFault", "delay", 1, null },
+        { "envoy.extensions.filters.http.fault.v3.HTTPFault", "abort", 2, null },
+        { "envoy.extensions.filters.http.fault.v3.FaultAbort", "http_status", 2, "error_type" },
+        { "envoy.extensions.filters.http.fault.v3.FaultAbort", "grpc_status", 5, "error_type" },
+        { "envoy.extensions.filters.http.fault.v3.FaultAbort", "percentage", 3, null },
+        { "envoy.extensions.filters.common.fault.v3.FaultDelay", "fixed_delay", 3, "fault_delay_secifier" },
+        { "envoy.extensions.filters.common.fault.v3.FaultDelay", "percentage", 4, null },
         { "envoy.config.route.v3.RedirectAction", "scheme_redirect", 7, "scheme_rewrite_specifier" },
         { "envoy.config.route.v3.RouteConfiguration", "validate_clusters", 7, null },
         { "envoy.config.cluster.v3.Cluster", "load_assignment", 33, null },
