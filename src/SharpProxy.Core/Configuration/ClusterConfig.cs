@@ -17,6 +17,9 @@ internal enum LbPolicyKind
     Random,
     RingHash,
     Maglev,
+
+    /// <summary>The cluster type picks the host itself (ORIGINAL_DST: the connection's original destination).</summary>
+    ClusterProvided,
 }
 
 internal enum UpstreamProtocol
@@ -76,6 +79,14 @@ internal sealed record ClusterConfig
     public ImmutableArray<EndpointConfig> Endpoints { get; init; } = [];
 
     public MetadataConfig Metadata { get; init; } = MetadataConfig.Empty;
+
+    /// <summary>
+    /// upstream_bind_config.source_address: upstream sockets bind this IP (and port, 0 = any) before connecting. Istio's
+    /// inbound clusters use 127.0.0.6 so the application's replies are not captured again.
+    /// </summary>
+    public string? UpstreamBindAddress { get; init; }
+
+    public int UpstreamBindPort { get; init; }
 }
 
 internal sealed record EndpointConfig

@@ -12,6 +12,24 @@ internal sealed record ListenerConfig
     public required int Port { get; init; }
 
     public ImmutableArray<FilterChainConfig> FilterChains { get; init; } = [];
+
+    /// <summary>
+    /// Envoy's bind_to_port: false makes the listener a hand-off target only (Istio's per-port outbound listeners),
+    /// reached through a <see cref="HandOffToOriginalDestination"/> listener, never bound itself.
+    /// </summary>
+    public bool BindToPort { get; init; } = true;
+
+    /// <summary>
+    /// The envoy.filters.listener.original_dst listener filter (or use_original_dst): chain selection and ORIGINAL_DST
+    /// clusters see the destination the connection had before an iptables/nftables REDIRECT.
+    /// </summary>
+    public bool RestoreOriginalDestination { get; init; }
+
+    /// <summary>
+    /// Envoy's use_original_dst: a restored connection is handed to the listener bound to its original ip:port
+    /// (else 0.0.0.0:port / [::]:port), and stays on this listener's own chains when there is none.
+    /// </summary>
+    public bool HandOffToOriginalDestination { get; init; }
 }
 
 /// <summary>Envoy's filter_chain_match subset. A null field matches anything.</summary>
@@ -38,6 +56,29 @@ internal sealed record FilterChainConfig
 
     /// <summary>The HTTP connection manager, when this chain terminates HTTP.</summary>
     public HttpConnectionManagerConfig? Http { get; init; }
+
+    /// <summary>The TCP proxy, when this chain relays bytes (exactly one of Http and TcpProxy is set).</summary>
+    public TcpProxyConfig? TcpProxy { get; init; }
+}
+
+/// <summary>envoy.filters.network.tcp_proxy: relay the connection's bytes both ways to one upstream host.</summary>
+internal sealed record TcpProxyConfig
+{
+    /// <summary>Envoy's default idle_timeout (1 hour); zero disables it.</summary>
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromHours(1);
+
+    public required string StatPrefix { get; init; }
+
+    /// <summary>The cluster, unless <see cref="WeightedClusters"/> picks one per connection.</summary>
+    public string? Cluster { get; init; }
+
+    public WeightedClustersConfig? WeightedClusters { get; init; }
+
+    /// <summary>No byte either way for this long closes both sides; <see cref="TimeSpan.Zero"/> = never.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    /// <summary>Upstream connect attempts before the downstream is closed (Envoy default 1).</summary>
+    public int MaxConnectAttempts { get; init; } = 1;
 }
 
 internal enum CodecType

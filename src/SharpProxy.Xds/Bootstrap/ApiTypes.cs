@@ -36,6 +36,8 @@ internal static class ApiTypes
         Api.Extensions.Filters.Http.Router.V3.RouterReflection.Descriptor,
         Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManagerReflection.Descriptor,
         Api.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor,
+        Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxyReflection.Descriptor,
+        Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor,
         Api.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,
         Api.Service.Discovery.V3.DiscoveryReflection.Descriptor,
         Api.Type.Matcher.V3.RegexReflection.Descriptor,

@@ -26,6 +26,7 @@ internal static class ClusterTranslator
         {
             ClusterApi.Cluster.Types.DiscoveryType.Static => ClusterDiscoveryType.Static,
             ClusterApi.Cluster.Types.DiscoveryType.StrictDns => ClusterDiscoveryType.StrictDns,
+            ClusterApi.Cluster.Types.DiscoveryType.OriginalDst => ClusterDiscoveryType.OriginalDst,
             _ => (ClusterDiscoveryType?)null,
         };
         if (type is null)
@@ -40,11 +41,53 @@ internal static class ClusterTranslator
             ClusterApi.Cluster.Types.LbPolicy.Random => LbPolicyKind.Random,
             ClusterApi.Cluster.Types.LbPolicy.RingHash => LbPolicyKind.RingHash,
             ClusterApi.Cluster.Types.LbPolicy.Maglev => LbPolicyKind.Maglev,
+            ClusterApi.Cluster.Types.LbPolicy.ClusterProvided => LbPolicyKind.ClusterProvided,
             _ => (LbPolicyKind?)null,
         };
         if (policy is null)
         {
             errors.NotYetSupported(path + ".lb_policy", $"lb_policy {cluster.LbPolicy}");
+        }
+
+        // As Envoy: ORIGINAL_DST and CLUSTER_PROVIDED go together, and the hosts come from the connections.
+        if (type == ClusterDiscoveryType.OriginalDst && policy is not null && policy != LbPolicyKind.ClusterProvided)
+        {
+            errors.Add(path + ".lb_policy", $"lb_policy {cluster.LbPolicy} is not valid for cluster type ORIGINAL_DST; only CLUSTER_PROVIDED is allowed");
+        }
+
+        if (policy == LbPolicyKind.ClusterProvided && type is not null && type != ClusterDiscoveryType.OriginalDst)
+        {
+            errors.Add(path + ".lb_policy", $"lb_policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST, not {cluster.Type}");
+        }
+
+        if (type == ClusterDiscoveryType.OriginalDst && cluster.LoadAssignment is { Endpoints.Count: > 0 })
+        {
+            errors.Add(path + ".load_assignment", "ORIGINAL_DST clusters must have no endpoints (they connect to each connection's original destination)");
+        }
+
+        string? bindAddress = null;
+        var bindPort = 0;
+        if (cluster.UpstreamBindConfig is { } bindConfig)
+        {
+            var bindPath = path + ".upstream_bind_config.source_address";
+            var source = bindConfig.SourceAddress;
+            if (source is null || source.Address.Length == 0)
+            {
+                errors.Add(bindPath, "a source address is required");
+            }
+            else if (!IPAddress.TryParse(source.Address, out _))
+            {
+                errors.Add(bindPath + ".address", $"'{source.Address}' is not an IP address");
+            }
+            else if (source.PortValue > 65535)
+            {
+                errors.Add(bindPath + ".port_value", $"{source.PortValue} is not a valid port");
+            }
+            else
+            {
+                bindAddress = source.Address;
+                bindPort = (int)source.PortValue;
+            }
         }
 
         if (cluster.EdsClusterConfig is not null)
@@ -264,6 +307,8 @@ internal static class ClusterTranslator
             DnsRefreshRate = cluster.DnsRefreshRate?.ToTimeSpan() ?? TimeSpan.FromSeconds(5),
             Endpoints = endpoints.ToImmutable(),
             Metadata = ProtoConvert.Metadata(cluster.Metadata),
+            UpstreamBindAddress = bindAddress,
+            UpstreamBindPort = bindPort,
         };
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using SharpProxy.Core.Configuration;
 using HcmApi = SharpProxy.Xds.Api.Extensions.Filters.Network.HttpConnectionManager.V3;
 using ListenerApi = SharpProxy.Xds.Api.Config.Listener.V3;
+using TcpProxyApi = SharpProxy.Xds.Api.Extensions.Filters.Network.TcpProxy.V3;
 
 namespace SharpProxy.Xds.Translation;
 
@@ -10,6 +11,9 @@ internal static class ListenerTranslator
 {
     public const string HttpConnectionManagerType = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     public const string RouterType = "envoy.extensions.filters.http.router.v3.Router";
+    public const string TcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+    public const string OriginalDstFilterType = "envoy.extensions.filters.listener.original_dst.v3.OriginalDst";
+    public const string OriginalDstFilterName = "envoy.filters.listener.original_dst";
 
     public static ListenerConfig? Translate(ListenerApi.Listener listener, string path, TranslationErrors errors)
     {
@@ -34,12 +38,35 @@ internal static class ListenerTranslator
             chains.Add(TranslateChain(listener.FilterChains[i], path + ".filter_chains[" + i + "]", errors));
         }
 
+        var restore = false;
+        for (var i = 0; i < listener.ListenerFilters.Count; i++)
+        {
+            var filter = listener.ListenerFilters[i];
+            var filterPath = path + ".listener_filters[" + i + "]";
+            var isOriginalDst = filter.TypedConfig is null
+                ? filter.Name == OriginalDstFilterName
+                : TypeName(filter.TypedConfig.TypeUrl) == OriginalDstFilterType;
+            if (!isOriginalDst)
+            {
+                errors.Add(filterPath, $"listener filter '{filter.Name}' ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported (only {OriginalDstFilterName})");
+                continue;
+            }
+
+            restore = true;
+        }
+
+        var handOff = listener.UseOriginalDst ?? false;
         return new ListenerConfig
         {
             Name = listener.Name,
             Address = ip,
             Port = port,
             FilterChains = chains.MoveToImmutable(),
+            BindToPort = listener.BindToPort ?? true,
+
+            // Envoy's use_original_dst adds the original_dst listener filter itself.
+            RestoreOriginalDestination = restore || handOff,
+            HandOffToOriginalDestination = handOff,
         };
     }
 
@@ -83,6 +110,7 @@ internal static class ListenerTranslator
         }
 
         HttpConnectionManagerConfig? http = null;
+        TcpProxyConfig? tcp = null;
         for (var i = 0; i < chain.Filters.Count; i++)
         {
             var filter = chain.Filters[i];
@@ -94,6 +122,17 @@ internal static class ListenerTranslator
             }
 
             var typeName = TypeName(filter.TypedConfig.TypeUrl);
+            if (typeName == TcpProxyType)
+            {
+                if (i != chain.Filters.Count - 1)
+                {
+                    errors.Add(filterPath, "the TCP proxy must be the last network filter");
+                }
+
+                tcp = TranslateTcpProxy(filter.TypedConfig.Unpack<TcpProxyApi.TcpProxy>(), filterPath + ".typed_config", errors);
+                continue;
+            }
+
             if (typeName != HttpConnectionManagerType)
             {
                 errors.Add(filterPath + ".typed_config", $"unsupported network filter type URL '{filter.TypedConfig.TypeUrl}'");
@@ -108,7 +147,82 @@ internal static class ListenerTranslator
             http = TranslateHcm(filter.TypedConfig.Unpack<HcmApi.HttpConnectionManager>(), filterPath + ".typed_config", errors);
         }
 
-        return new FilterChainConfig { Name = chain.Name, Match = match, Http = http };
+        return new FilterChainConfig { Name = chain.Name, Match = match, Http = http, TcpProxy = tcp };
+    }
+
+    private static TcpProxyConfig? TranslateTcpProxy(TcpProxyApi.TcpProxy proxy, string path, TranslationErrors errors)
+    {
+        if (string.IsNullOrEmpty(proxy.StatPrefix))
+        {
+            errors.Add(path + ".stat_prefix", "a stat_prefix is required");
+        }
+
+        string? cluster = null;
+        WeightedClustersConfig? weighted = null;
+        switch (proxy.ClusterSpecifierCase)
+        {
+            case TcpProxyApi.TcpProxy.ClusterSpecifierOneofCase.Cluster:
+                if (proxy.Cluster.Length == 0)
+                {
+                    errors.Add(path + ".cluster", "a cluster name is required");
+                }
+
+                cluster = proxy.Cluster;
+                break;
+            case TcpProxyApi.TcpProxy.ClusterSpecifierOneofCase.WeightedClusters:
+                {
+                    var clusters = ImmutableArray.CreateBuilder<WeightedClusterConfig>(proxy.WeightedClusters.Clusters.Count);
+                    for (var i = 0; i < proxy.WeightedClusters.Clusters.Count; i++)
+                    {
+                        var entry = proxy.WeightedClusters.Clusters[i];
+                        var entryPath = path + ".weighted_clusters.clusters[" + i + "]";
+                        if (entry.Name.Length == 0)
+                        {
+                            errors.Add(entryPath + ".name", "a cluster name is required");
+                        }
+
+                        if (entry.Weight == 0)
+                        {
+                            errors.Add(entryPath + ".weight", "must be at least 1");
+                        }
+
+                        clusters.Add(new WeightedClusterConfig { Name = entry.Name, Weight = entry.Weight });
+                    }
+
+                    if (clusters.Count == 0)
+                    {
+                        errors.Add(path + ".weighted_clusters.clusters", "at least one cluster is required");
+                    }
+
+                    weighted = new WeightedClustersConfig { Clusters = clusters.MoveToImmutable() };
+                    break;
+                }
+
+            default:
+                errors.Add(path, "one of cluster, weighted_clusters is required");
+                return null;
+        }
+
+        var idleTimeout = proxy.IdleTimeout?.ToTimeSpan() ?? TcpProxyConfig.DefaultIdleTimeout;
+        if (idleTimeout < TimeSpan.Zero)
+        {
+            errors.Add(path + ".idle_timeout", "must not be negative");
+        }
+
+        var attempts = proxy.MaxConnectAttempts ?? 1u;
+        if (attempts < 1)
+        {
+            errors.Add(path + ".max_connect_attempts", "must be at least 1");
+        }
+
+        return new TcpProxyConfig
+        {
+            StatPrefix = proxy.StatPrefix,
+            Cluster = cluster,
+            WeightedClusters = weighted,
+            IdleTimeout = idleTimeout < TimeSpan.Zero ? TimeSpan.Zero : idleTimeout,
+            MaxConnectAttempts = (int)Math.Clamp(attempts, 1u, 100u),
+        };
     }
 
     private static RouteTableConfig? TranslateRds(HcmApi.Rds rds, string path, TranslationErrors errors)

@@ -26,7 +26,9 @@ public sealed class ProtoDescriptorTests
         RouterV3.RouterReflection.Descriptor,
         SharpProxy.Xds.Api.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
         UpstreamHttpV3.HttpProtocolOptionsReflection.Descriptor,
-        DiscoveryV3.DiscoveryReflection.Descriptor);
+        DiscoveryV3.DiscoveryReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxyReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor);
 
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithTypeRegistry(Registry));
 
@@ -83,6 +85,21 @@ public sealed class ProtoDescriptorTests
         { "envoy.config.listener.v3.Listener", "stat_prefix", 28, null },
         { "envoy.config.listener.v3.Listener", "traffic_direction", 16, null },
         { "envoy.config.listener.v3.FilterChainMatch", "destination_port", 8, null },
+        { "envoy.config.listener.v3.Listener", "use_original_dst", 4, null },
+        { "envoy.config.listener.v3.Listener", "listener_filters", 9, null },
+        { "envoy.config.listener.v3.Listener", "bind_to_port", 26, null },
+        { "envoy.config.listener.v3.ListenerFilter", "name", 1, null },
+        { "envoy.config.listener.v3.ListenerFilter", "typed_config", 3, "config_type" },
+        { "envoy.config.cluster.v3.Cluster", "upstream_bind_config", 21, null },
+        { "envoy.config.core.v3.BindConfig", "source_address", 1, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "stat_prefix", 1, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "cluster", 2, "cluster_specifier" },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "weighted_clusters", 10, "cluster_specifier" },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "idle_timeout", 8, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "max_connect_attempts", 7, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster", "clusters", 1, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight", "name", 1, null },
+        { "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight", "weight", 2, null },
         { "envoy.config.core.v3.HeaderValueOption", "append_action", 3, null },
         { "envoy.config.core.v3.ApiConfigSource", "transport_api_version", 8, null },
         { "envoy.config.core.v3.HttpProtocolOptions", "max_requests_per_connection", 6, null },
@@ -112,6 +129,8 @@ public sealed class ProtoDescriptorTests
         Assert.Equal(5, (int)CoreV3.ApiConfigSource.Types.ApiType.AggregatedGrpc);
         Assert.Equal(3, (int)CoreV3.HeaderValueOption.Types.HeaderAppendAction.OverwriteIfExists);
         Assert.Equal(5, (int)CoreV3.HealthStatus.Degraded);
+        Assert.Equal(4, (int)ClusterV3.Cluster.Types.DiscoveryType.OriginalDst);
+        Assert.Equal(6, (int)ClusterV3.Cluster.Types.LbPolicy.ClusterProvided);
     }
 
     [Fact]
@@ -122,6 +141,9 @@ public sealed class ProtoDescriptorTests
         Assert.Null(Registry.Find("envoy.config.cluster.v3.Cluster")!.FindFieldByName("alt_stat_name"));
         Assert.Null(Registry.Find("envoy.config.route.v3.RouteAction")!.FindFieldByName("regex_rewrite"));
         Assert.Null(Registry.Find("envoy.config.core.v3.GrpcService")!.FindFieldByName("google_grpc"));
+        Assert.Null(Registry.Find("envoy.config.cluster.v3.Cluster")!.FindFieldByName("original_dst_lb_config"));
+        Assert.Null(Registry.Find("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")!.FindFieldByName("tunneling_config"));
+        Assert.Null(Registry.Find("envoy.config.core.v3.BindConfig")!.FindFieldByName("extra_source_addresses"));
     }
 
     [Fact]
