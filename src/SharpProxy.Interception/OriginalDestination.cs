@@ -16,8 +16,10 @@ namespace SharpProxy.Interception;
 /// connection, so callers compare the result with <see cref="Socket.LocalEndPoint"/> to know whether the connection
 /// was redirected. TPROXY does not NAT at all: the
 /// accepted socket's local address already is the original destination.
+/// Public because the data plane (SharpProxy.Core's listeners) reads it on every redirected accept, and the capture
+/// validator here reads it too: one reader, owned by the project that owns capture.
 /// </remarks>
-internal static class OriginalDestination
+public static class OriginalDestination
 {
     private const int SolIp = 0;
     private const int SolIpv6 = 41;

@@ -6,13 +6,16 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
+using SharpProxy.Interception;
 
 namespace SharpProxy.Core.Listeners;
 
 /// <summary>
-/// Owns the listening sockets. Accepts connections, binds each to a worker for its life, picks the filter chain,
-/// sniffs HTTP/2 prior knowledge when the codec is AUTO, and hands the connection to Kestrel's matching endpoint.
+/// Owns the listening sockets. Accepts connections, restores the original destination of redirected connections (and
+/// hands them to the listener of that destination), binds each to a worker for its life, picks the filter chain, and
+/// either relays it (tcp_proxy) or sniffs HTTP/2 prior knowledge when the codec is AUTO and hands it to Kestrel.
 /// </summary>
 internal sealed partial class ListenerManager : IAsyncDisposable
 {
@@ -27,6 +30,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private readonly int _workers;
     private readonly ILogger _logger;
     private readonly SocketConnectionContextFactory _connectionFactory;
+    private readonly TcpProxyRelay _tcpProxy;
     private readonly Dictionary<string, BoundListener> _bound = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private int _nextWorker = -1;
@@ -41,6 +45,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _connectionFactory = new SocketConnectionContextFactory(
             new SocketConnectionFactoryOptions { WaitForDataBeforeAllocatingBuffer = true },
             loggerFactory.CreateLogger("SharpProxy.Connections"));
+        _tcpProxy = new TcpProxyRelay(SharedRandomSource.Instance, loggerFactory.CreateLogger<TcpProxyRelay>());
     }
 
     public int Workers => _workers;
@@ -62,6 +67,17 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             foreach (var listener in snapshot.Listeners)
             {
                 var config = listener.Config;
+                if (!config.BindToPort)
+                {
+                    // A hand-off target only: reached through a use_original_dst listener, never bound itself.
+                    if (_bound.Remove(config.Name, out var wasBound))
+                    {
+                        wasBound.Stop();
+                    }
+
+                    continue;
+                }
+
                 if (_bound.TryGetValue(config.Name, out var existing))
                 {
                     if (existing.ConfiguredAddress == config.Address && existing.ConfiguredPort == config.Port)
@@ -190,6 +206,112 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
     private async Task HandleConnectionAsync(BoundListener bound, Socket socket)
     {
+        if (bound.IsAdmin)
+        {
+            await DispatchToKestrelAsync(bound, socket, AdminEndpoint, feature: null).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var snapshot = _snapshots.Current;
+            var listener = snapshot.FindListener(bound.Name);
+            if (listener is null)
+            {
+                socket.Dispose();
+                return;
+            }
+
+            var destination = (IPEndPoint)socket.LocalEndPoint!;
+            if (listener.Config.RestoreOriginalDestination)
+            {
+                destination = RestoreOriginalDestination(socket, destination);
+                if (listener.Config.HandOffToOriginalDestination
+                    && snapshot.FindListenerForDestination(destination) is { } target)
+                {
+                    listener = target;
+                }
+            }
+
+            var chains = listener.Config.FilterChains;
+            HttpProtocols? sniffed = null;
+            if (FilterChainSelector.NeedsApplicationProtocol(chains))
+            {
+                // Peeked, not read: a chain that relays bytes must see them all, from the socket itself.
+                sniffed = await PeekSniffAsync(socket).ConfigureAwait(false);
+                if (sniffed is null)
+                {
+                    socket.Dispose();
+                    return;
+                }
+            }
+
+            var applicationProtocol = sniffed switch
+            {
+                HttpProtocols.Http2 => "h2c",
+                HttpProtocols.Http1 => "http/1.1",
+                _ => null,
+            };
+            var chainIndex = FilterChainSelector.Select(chains, destination, "raw_buffer", applicationProtocol);
+            var chain = chainIndex >= 0 ? chains[chainIndex] : null;
+            if (chain is null || (chain.Http is null && chain.TcpProxy is null))
+            {
+                Log.NoFilterChain(_logger, listener.Config.Name, destination);
+                socket.Dispose();
+                return;
+            }
+
+            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
+            if (chain.TcpProxy is { } tcp)
+            {
+                await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token).ConfigureAwait(false);
+                return;
+            }
+
+            var feature = new ProxyConnectionFeature
+            {
+                ListenerName = listener.Config.Name,
+                FilterChainIndex = chainIndex,
+                Worker = worker,
+                DestinationEndPoint = destination,
+                RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
+            };
+            await DispatchToKestrelAsync(bound, socket, chain.Http!.Codec switch
+            {
+                CodecType.Http1 => Http1Endpoint,
+                CodecType.Http2 => Http2Endpoint,
+                _ => sniffed switch
+                {
+                    HttpProtocols.Http2 => Http2Endpoint,
+                    HttpProtocols.Http1 => Http1Endpoint,
+                    _ => null,
+                },
+            }, feature).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// SO_ORIGINAL_DST when the kernel redirected the connection; the socket's own local address otherwise (not NATed,
+    /// or TPROXY, where the local address already is the original destination).
+    /// </summary>
+    private static IPEndPoint RestoreOriginalDestination(Socket socket, IPEndPoint local)
+    {
+        if (!OriginalDestination.TryGet(socket, out var original) || original is null)
+        {
+            return local;
+        }
+
+        return original.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(original.Address.MapToIPv4(), original.Port) : original;
+    }
+
+    /// <summary>Wraps the socket for Kestrel and queues it on <paramref name="endpoint"/>; null endpoint = sniff first.</summary>
+    private async Task DispatchToKestrelAsync(BoundListener bound, Socket socket, string? endpoint, ProxyConnectionFeature? feature)
+    {
         ConnectionContext connection;
         try
         {
@@ -204,75 +326,23 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
         try
         {
-            if (bound.IsAdmin)
+            if (endpoint is null)
             {
-                if (!_transport.TryDispatch(AdminEndpoint, connection))
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            var snapshot = _snapshots.Current;
-            var listener = snapshot.FindListener(bound.Name);
-            var destination = (IPEndPoint)socket.LocalEndPoint!;
-            if (listener is null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                return;
-            }
-
-            var chains = listener.Config.FilterChains;
-            HttpProtocols? sniffed = null;
-            if (FilterChainSelector.NeedsApplicationProtocol(chains) || NeedsSniff(listener))
-            {
-                sniffed = await SniffAsync(connection.Transport.Input).ConfigureAwait(false);
-                if (sniffed is null)
+                var protocol = await SniffAsync(connection.Transport.Input).ConfigureAwait(false);
+                if (protocol is null)
                 {
                     await connection.DisposeAsync().ConfigureAwait(false);
                     return;
                 }
+
+                endpoint = protocol == HttpProtocols.Http2 ? Http2Endpoint : Http1Endpoint;
             }
 
-            var applicationProtocol = sniffed switch
+            if (feature is not null)
             {
-                HttpProtocols.Http2 => "h2c",
-                HttpProtocols.Http1 => "http/1.1",
-                _ => null,
-            };
-            var chainIndex = FilterChainSelector.Select(chains, destination, "raw_buffer", applicationProtocol);
-            var http = chainIndex >= 0 ? chains[chainIndex].Http : null;
-            if (http is null)
-            {
-                Log.NoFilterChain(_logger, bound.Name, destination);
-                await connection.DisposeAsync().ConfigureAwait(false);
-                return;
+                connection.Features.Set(feature);
             }
 
-            var protocol = http.Codec switch
-            {
-                CodecType.Http1 => HttpProtocols.Http1,
-                CodecType.Http2 => HttpProtocols.Http2,
-                _ => sniffed ?? await SniffAsync(connection.Transport.Input).ConfigureAwait(false),
-            };
-            if (protocol is null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                return;
-            }
-
-            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
-            connection.Features.Set(new ProxyConnectionFeature
-            {
-                ListenerName = bound.Name,
-                FilterChainIndex = chainIndex,
-                Worker = worker,
-                DestinationEndPoint = destination,
-                RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
-            });
-
-            var endpoint = protocol == HttpProtocols.Http2 ? Http2Endpoint : Http1Endpoint;
             if (!_transport.TryDispatch(endpoint, connection))
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
@@ -285,17 +355,44 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private static bool NeedsSniff(Snapshot.CompiledListener listener)
+    /// <summary>
+    /// Classifies the first bytes with MSG_PEEK, leaving them in the socket: HTTP/2 preface or HTTP/1.x. Null when the
+    /// peer closed or stayed silent past the timeout. Only used when chains match on application_protocols.
+    /// </summary>
+    internal static async ValueTask<HttpProtocols?> PeekSniffAsync(Socket socket)
     {
-        foreach (var chain in listener.Config.FilterChains)
+        using var timeout = new CancellationTokenSource(SniffTimeout);
+        var buffer = new byte[Http2Preface.Bytes.Length];
+        var previous = -1;
+        try
         {
-            if (chain.Http is { Codec: CodecType.Auto })
+            while (true)
             {
-                return true;
+                var peeked = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.Peek, timeout.Token).ConfigureAwait(false);
+                if (peeked == 0)
+                {
+                    return null;
+                }
+
+                var verdict = Http2Preface.Classify(new System.Buffers.ReadOnlySequence<byte>(buffer, 0, peeked));
+                if (verdict != Http2Preface.Verdict.NeedMoreData)
+                {
+                    return verdict == Http2Preface.Verdict.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
+                }
+
+                // A peek returns at once while unread bytes wait; pause briefly until more arrive.
+                if (peeked == previous)
+                {
+                    await Task.Delay(5, timeout.Token).ConfigureAwait(false);
+                }
+
+                previous = peeked;
             }
         }
-
-        return false;
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     /// <summary>

@@ -12,6 +12,9 @@ internal static class LoadBalancerFactory
         LbPolicyKind.LeastRequest => new LeastRequestBalancer(hosts, config.LeastRequestChoiceCount),
         LbPolicyKind.RingHash => new RingHashBalancer(hosts, config.RingMinimumSize, config.RingMaximumSize, config.RingHashFunction),
         LbPolicyKind.Maglev => new MaglevBalancer(hosts, config.MaglevTableSize),
+
+        // ORIGINAL_DST has no configured hosts: ClusterState.GetOriginalDestinationHost picks per connection.
+        LbPolicyKind.ClusterProvided => new RoundRobinBalancer(hosts, workers),
         _ => throw new NotSupportedException($"cluster '{config.Name}': lb_policy {config.LbPolicy} is not supported yet"),
     };
 }

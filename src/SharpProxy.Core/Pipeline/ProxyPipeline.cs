@@ -179,7 +179,9 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
             return LocalReply.WriteAsync(context, action.ClusterNotFoundResponseCode, ResponseFlags.NoClusterFound, "", isGrpc);
         }
 
-        var host = cluster.Balancer.Pick(connection.Worker, hash, 0);
+        var host = cluster.IsOriginalDestination
+            ? cluster.GetOriginalDestinationHost(connection.DestinationEndPoint)
+            : cluster.Balancer.Pick(connection.Worker, hash, 0);
         if (host is null)
         {
             cluster.Stats.OnNoHealthyUpstream();

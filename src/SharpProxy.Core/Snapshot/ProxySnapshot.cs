@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using System.Net;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Upstream;
@@ -14,6 +15,7 @@ internal sealed class ProxySnapshot
 {
     private readonly FrozenDictionary<string, CompiledListener> _listeners;
     private readonly FrozenDictionary<string, ClusterState> _clusters;
+    private readonly FrozenDictionary<IPEndPoint, CompiledListener> _listenersByAddress;
 
     public ProxySnapshot(ProxyConfig config, ImmutableArray<CompiledListener> listeners, FrozenDictionary<string, ClusterState> clusters, long version)
     {
@@ -22,12 +24,19 @@ internal sealed class ProxySnapshot
         Version = version;
         _clusters = clusters;
         var byName = new Dictionary<string, CompiledListener>(StringComparer.Ordinal);
+        var byAddress = new Dictionary<IPEndPoint, CompiledListener>();
         foreach (var listener in listeners)
         {
             byName[listener.Config.Name] = listener;
+            if (IPAddress.TryParse(listener.Config.Address, out var ip))
+            {
+                // The first listener on an address wins, as the bind of a second one would fail.
+                byAddress.TryAdd(new IPEndPoint(ip, listener.Config.Port), listener);
+            }
         }
 
         _listeners = byName.ToFrozenDictionary(StringComparer.Ordinal);
+        _listenersByAddress = byAddress.ToFrozenDictionary();
         CreatedAt = DateTimeOffset.UtcNow;
     }
 
@@ -44,6 +53,28 @@ internal sealed class ProxySnapshot
     public CompiledListener? FindListener(string name) => _listeners.GetValueOrDefault(name);
 
     public ClusterState? FindCluster(string name) => _clusters.GetValueOrDefault(name);
+
+    /// <summary>
+    /// Envoy's hand-off lookup for a restored original destination: the listener on exactly ip:port, else the one on the
+    /// wildcard address of the same family (for IPv4 also [::]), else null (the accepting listener keeps the connection).
+    /// </summary>
+    public CompiledListener? FindListenerForDestination(IPEndPoint destination)
+    {
+        var address = destination.Address.IsIPv4MappedToIPv6 ? destination.Address.MapToIPv4() : destination.Address;
+        var port = destination.Port;
+        if (_listenersByAddress.TryGetValue(new IPEndPoint(address, port), out var exact))
+        {
+            return exact;
+        }
+
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            && _listenersByAddress.TryGetValue(new IPEndPoint(IPAddress.Any, port), out var any))
+        {
+            return any;
+        }
+
+        return _listenersByAddress.TryGetValue(new IPEndPoint(IPAddress.IPv6Any, port), out var any6) ? any6 : null;
+    }
 }
 
 internal sealed class CompiledListener(ListenerConfig config, ImmutableArray<CompiledFilterChain> chains)

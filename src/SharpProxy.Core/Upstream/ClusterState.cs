@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Net;
 using SharpProxy.Core.Configuration;
@@ -13,6 +14,7 @@ internal sealed class ClusterState : IDisposable
 {
     private readonly UpstreamPool?[] _pools;
     private readonly FrozenDictionary<IPEndPoint, HostState> _hostsByEndPoint;
+    private readonly ConcurrentDictionary<IPEndPoint, HostState>? _originalDestinationHosts;
     private int _disposed;
 
     public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint)
@@ -29,7 +31,22 @@ internal sealed class ClusterState : IDisposable
 
         _hostsByEndPoint = byEndPoint.ToFrozenDictionary();
         Balancer = LoadBalancerFactory.Create(config, hosts, workers);
+        if (config.Type == ClusterDiscoveryType.OriginalDst)
+        {
+            _originalDestinationHosts = new ConcurrentDictionary<IPEndPoint, HostState>();
+        }
+
+        if (config.UpstreamBindAddress is { } bind)
+        {
+            UpstreamBindEndPoint = new IPEndPoint(IPAddress.Parse(bind), config.UpstreamBindPort);
+        }
     }
+
+    /// <summary>True for ORIGINAL_DST clusters: the host is the downstream connection's original destination.</summary>
+    public bool IsOriginalDestination => _originalDestinationHosts is not null;
+
+    /// <summary>The local address upstream sockets bind before connecting (upstream_bind_config), if any.</summary>
+    public IPEndPoint? UpstreamBindEndPoint { get; }
 
     public ClusterConfig Config { get; }
 
@@ -74,8 +91,47 @@ internal sealed class ClusterState : IDisposable
             address = address[1..^1];
         }
 
-        return IPAddress.TryParse(address, out var ip) && _hostsByEndPoint.TryGetValue(new IPEndPoint(ip, port), out var host) ? host : null;
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            return null;
+        }
+
+        var endPoint = new IPEndPoint(ip, port);
+        if (_hostsByEndPoint.TryGetValue(endPoint, out var host))
+        {
+            return host;
+        }
+
+        return _originalDestinationHosts is not null && _originalDestinationHosts.TryGetValue(endPoint, out host) ? host : null;
     }
+
+    /// <summary>
+    /// ORIGINAL_DST: the host for a connection's original destination, created on first use. Hosts carry only counters,
+    /// so the map is simply reset when it grows past a bound instead of Envoy's timed cleanup of unused hosts.
+    /// </summary>
+    public HostState GetOriginalDestinationHost(IPEndPoint destination)
+    {
+        var hosts = _originalDestinationHosts ?? throw new InvalidOperationException($"cluster '{Name}' is not an ORIGINAL_DST cluster");
+        if (destination.Address.IsIPv4MappedToIPv6)
+        {
+            destination = new IPEndPoint(destination.Address.MapToIPv4(), destination.Port);
+        }
+
+        if (hosts.TryGetValue(destination, out var host))
+        {
+            return host;
+        }
+
+        if (hosts.Count >= MaxOriginalDestinationHosts)
+        {
+            hosts.Clear();
+        }
+
+        var created = new HostState(new EndpointConfig { Address = destination.Address.ToString(), Port = destination.Port }, destination);
+        return hosts.GetOrAdd(destination, created);
+    }
+
+    private const int MaxOriginalDestinationHosts = 4096;
 
     public void Dispose()
     {

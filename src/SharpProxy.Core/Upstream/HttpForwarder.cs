@@ -164,6 +164,12 @@ internal sealed partial class HttpForwarder(ILogger logger)
     /// </summary>
     private static HostState? PickRetryHost(ForwardContext forward, RetryPolicyConfig policy, ref RetryHosts tried)
     {
+        if (forward.Cluster.IsOriginalDestination)
+        {
+            // ORIGINAL_DST has exactly one host per connection: its original destination.
+            return forward.Host;
+        }
+
         HostState? candidate = null;
         for (var selection = 0; selection <= policy.HostSelectionMaxAttempts; selection++)
         {

@@ -41,16 +41,15 @@ internal sealed class UpstreamPool : IDisposable
         // Request URIs carry the host's literal "ip:port", so the endpoint is known without DNS.
         var host = _cluster.FindHost(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
         EndPoint target = host is not null ? host.EndPoint : context.DnsEndPoint;
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
         try
         {
-            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
+            socket = await UpstreamConnector.ConnectAsync(_cluster, target, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             host?.OnConnectFailure();
             _cluster.Stats.OnConnectFailure();
-            socket.Dispose();
             throw;
         }
 

@@ -1,0 +1,184 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Routing;
+using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Upstream;
+
+namespace SharpProxy.Core.Listeners;
+
+/// <summary>
+/// envoy.filters.network.tcp_proxy on plain sockets: picks the cluster (weighted per connection) and a host, connects
+/// (up to max_connect_attempts), then copies bytes both ways. A FIN from one side is passed on as a FIN to the other
+/// (shutdown(SHUT_WR)) while the opposite direction keeps flowing; both sockets close when both directions ended, on a
+/// reset or error in either, or when no byte moved either way for idle_timeout.
+/// </summary>
+internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger)
+{
+    private const int BufferSize = 64 * 1024;
+
+    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown)
+    {
+        Socket? upstream = null;
+        HostState? host = null;
+        try
+        {
+            var clusterName = PickCluster(config);
+            var cluster = clusterName is null ? null : snapshot.FindCluster(clusterName);
+            if (cluster is null)
+            {
+                Log.NoCluster(logger, config.StatPrefix, clusterName ?? "");
+                return;
+            }
+
+            for (var attempt = 0; attempt < config.MaxConnectAttempts && upstream is null; attempt++)
+            {
+                host = cluster.IsOriginalDestination
+                    ? cluster.GetOriginalDestinationHost(destination)
+                    : cluster.Balancer.Pick(worker, null, attempt);
+                if (host is null)
+                {
+                    // BlackHoleCluster (no endpoints) or no healthy host: the downstream is closed at once.
+                    cluster.Stats.OnNoHealthyUpstream();
+                    Log.NoHealthyUpstream(logger, config.StatPrefix, cluster.Name);
+                    return;
+                }
+
+                using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+                connectTimeout.CancelAfter(cluster.Config.ConnectTimeout);
+                try
+                {
+                    upstream = await UpstreamConnector.ConnectAsync(cluster, host.EndPoint, connectTimeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+                {
+                    host.OnConnectFailure();
+                    cluster.Stats.OnConnectFailure();
+                    Log.ConnectFailed(logger, config.StatPrefix, host.Authority, attempt + 1, ex.Message);
+                    if (shutdown.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                }
+            }
+
+            if (upstream is null)
+            {
+                return;
+            }
+
+            host!.OnConnectionOpened();
+            await RelayAsync(downstream, upstream, config.IdleTimeout, shutdown).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (upstream is not null)
+            {
+                host?.OnConnectionClosed();
+                upstream.Dispose();
+            }
+
+            downstream.Dispose();
+        }
+    }
+
+    private string? PickCluster(TcpProxyConfig config)
+    {
+        if (config.WeightedClusters is not { } weighted)
+        {
+            return config.Cluster;
+        }
+
+        var index = WeightedClusterPicker.Pick(weighted, random.NextUInt64());
+        return index < 0 ? null : weighted.Clusters[index].Name;
+    }
+
+    /// <summary>Copies both directions until both ended, one failed, the idle timeout passed, or shutdown.</summary>
+    internal static async Task RelayAsync(Socket downstream, Socket upstream, TimeSpan idleTimeout, CancellationToken shutdown)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        var activity = new ActivityClock();
+        var toUpstream = PumpAsync(downstream, upstream, activity, stop);
+        var toDownstream = PumpAsync(upstream, downstream, activity, stop);
+        var both = Task.WhenAll(toUpstream, toDownstream);
+        if (idleTimeout > TimeSpan.Zero)
+        {
+            while (!both.IsCompleted)
+            {
+                var idleFor = activity.IdleFor;
+                if (idleFor >= idleTimeout)
+                {
+                    stop.Cancel();
+                    break;
+                }
+
+                // One timer per idle period, not per read: reset only when it fires.
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                var delay = Task.Delay(idleTimeout - idleFor, wake.Token);
+                if (await Task.WhenAny(both, delay).ConfigureAwait(false) == both)
+                {
+                    wake.Cancel();
+                    break;
+                }
+            }
+        }
+
+        await both.ConfigureAwait(false);
+    }
+
+    /// <summary>Reads from <paramref name="source"/> and writes to <paramref name="target"/> until EOF, then half-closes target.</summary>
+    private static async Task PumpAsync(Socket source, Socket target, ActivityClock activity, CancellationTokenSource stop)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (true)
+            {
+                var read = await source.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, stop.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    // FIN from the source: pass it on, keep the other direction open.
+                    target.Shutdown(SocketShutdown.Send);
+                    return;
+                }
+
+                activity.Touch();
+                await target.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, stop.Token).ConfigureAwait(false);
+                activity.Touch();
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // A reset or error on either side ends both directions: the caller closes both sockets.
+            stop.Cancel();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Milliseconds of the last byte moved, shared by both directions.</summary>
+    private sealed class ActivityClock
+    {
+        private long _lastActivity = Environment.TickCount64;
+
+        public TimeSpan IdleFor => TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastActivity));
+
+        public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(5110, LogLevel.Debug, "tcp_proxy {StatPrefix}: cluster '{Cluster}' not found; connection closed")]
+        public static partial void NoCluster(ILogger logger, string statPrefix, string cluster);
+
+        [LoggerMessage(5111, LogLevel.Debug, "tcp_proxy {StatPrefix}: no healthy upstream in cluster '{Cluster}'; connection closed")]
+        public static partial void NoHealthyUpstream(ILogger logger, string statPrefix, string cluster);
+
+        [LoggerMessage(5112, LogLevel.Debug, "tcp_proxy {StatPrefix}: connect to {Host} failed (attempt {Attempt}): {Reason}")]
+        public static partial void ConnectFailed(ILogger logger, string statPrefix, string host, int attempt, string reason);
+    }
+}
