@@ -20,6 +20,11 @@ internal static class Program
             return Interception.IptablesCommand.Run(args[1..], Console.Out, Console.Error);
         }
 
+        if (args.Length > 0 && args[0] == "wait")
+        {
+            return await WaitCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
+        }
+
         if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine(ProxyOptionsParser.Usage);

@@ -26,4 +26,9 @@ internal sealed record ProxyOptions
     public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(600);
 
     public string? AdminAddressPath { get; init; }
+
+    /// <summary>Port of the <c>/healthz/ready</c> probe listener (Istio: 15021); 0 = none.</summary>
+    public int ReadinessPort { get; init; }
+
+    public string ReadinessAddress { get; init; } = "0.0.0.0";
 }

@@ -13,6 +13,8 @@ internal static class ProxyOptionsParser
         usage: sharpproxy [options]                 run the proxy
                sharpproxy demo                       start two echo upstreams and the canary demo config
                sharpproxy iptables [flags]           apply, print (--dry-run) or remove (--cleanup-only) traffic capture rules
+               sharpproxy wait [--url U] [--timeout-seconds N] [--period-millis N]
+                                                     block until U answers 200 (Istio's pilot-agent wait); exit 1 on timeout
 
         options:
           -c, --config-path FILE         Envoy v3 bootstrap (YAML or JSON); default: the embedded config/canary-demo.yaml
@@ -23,6 +25,9 @@ internal static class ProxyOptionsParser
               --allow-unknown-static-fields   ignore (and count) fields SharpProxy does not honour
               --drain-time-s N           how long SIGTERM waits for requests in flight (default: 600)
               --admin-address-path FILE  write the admin listener's address to FILE
+              --readiness-port N         serve GET /healthz/ready on N (Istio: 15021): 200 once the config is applied and
+                                         the listeners are bound, 503 before and while draining (default 0: off)
+              --readiness-address IP     address of the readiness listener (default 0.0.0.0)
           -h, --help                     this text
               --version                  the version
         """;
@@ -128,6 +133,32 @@ internal static class ProxyOptionsParser
                         }
 
                         options = options with { DrainTime = TimeSpan.FromSeconds(seconds) };
+                        break;
+                    }
+
+                case "--readiness-port":
+                    {
+                        var value = Value();
+                        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+                        {
+                            error = $"--readiness-port: expected a port from 0 to 65535, got '{value}'";
+                            return null;
+                        }
+
+                        options = options with { ReadinessPort = port };
+                        break;
+                    }
+
+                case "--readiness-address":
+                    {
+                        var value = Value();
+                        if (!System.Net.IPAddress.TryParse(value, out _))
+                        {
+                            error = $"--readiness-address: expected an IP address, got '{value}'";
+                            return null;
+                        }
+
+                        options = options with { ReadinessAddress = value! };
                         break;
                     }
 

@@ -87,17 +87,28 @@ internal static partial class ProxyServer
         });
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        ReadinessListener? readiness = null;
         try
         {
             listeners.BindAdmin(config.Admin ?? new AdminConfig("127.0.0.1", 15000));
+
+            // Bound before the proxy listeners, so a probe sees 503 until they are bound and the config applied.
+            if (options.ReadinessPort > 0)
+            {
+                readiness = ReadinessListener.Bind(options.ReadinessAddress, options.ReadinessPort, () => state.Ready && !state.Draining, logger);
+            }
+
             listeners.Apply(snapshot);
         }
         catch (InvalidOperationException ex)
         {
+            readiness?.Dispose();
             await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             return 1;
         }
+
+        using var readinessListener = readiness;
 
         var adminAddress = listeners.AdminEndPoint!.ToString();
         if (options.AdminAddressPath is { } path)
