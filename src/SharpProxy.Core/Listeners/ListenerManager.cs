@@ -288,8 +288,9 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 },
             }, feature).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Nothing may escape a fire-and-forget connection task; the socket is closed whatever went wrong.
             Log.ConnectionSetupFailed(_logger, bound.Name, ex);
             socket.Dispose();
         }
