@@ -113,8 +113,11 @@ internal sealed partial class ReadinessListener : IDisposable
                     length += read;
                 }
 
-                var (status, body) = Classify(buffer.AsSpan(0, length), _isReady());
-                await RespondAsync(client, status, body, timeout.Token).ConfigureAwait(false);
+                var head = buffer.AsSpan(0, length);
+                var (status, body) = Classify(head, _isReady());
+
+                // A HEAD response carries the headers of the GET, without the body.
+                await RespondAsync(client, status, body, timeout.Token, withBody: !head.StartsWith("HEAD "u8)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
             {
@@ -153,7 +156,7 @@ internal sealed partial class ReadinessListener : IDisposable
         return ready ? (200, "LIVE\n") : (503, "NOT READY\n");
     }
 
-    private static async Task RespondAsync(Socket client, int status, string body, CancellationToken cancellationToken)
+    private static async Task RespondAsync(Socket client, int status, string body, CancellationToken cancellationToken, bool withBody = true)
     {
         var reason = status switch
         {
@@ -164,7 +167,7 @@ internal sealed partial class ReadinessListener : IDisposable
             431 => "Request Header Fields Too Large",
             _ => "Service Unavailable",
         };
-        var response = $"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {body.Length}\r\nconnection: close\r\n\r\n{body}";
+        var response = $"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {body.Length}\r\nconnection: close\r\n\r\n{(withBody ? body : "")}";
         await client.SendAsync(Encoding.ASCII.GetBytes(response), SocketFlags.None, cancellationToken).ConfigureAwait(false);
         client.Shutdown(SocketShutdown.Send);
     }

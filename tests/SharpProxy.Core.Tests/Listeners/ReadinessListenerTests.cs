@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using SharpProxy.Core.Listeners;
@@ -35,5 +36,27 @@ public sealed class ReadinessListenerTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, before.StatusCode);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Head_HeadersWithoutBody()
+    {
+        using var listener = ReadinessListener.Bind("127.0.0.1", 0, () => true, NullLogger.Instance);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, listener.LocalEndPoint.Port));
+        await socket.SendAsync("HEAD /healthz/ready HTTP/1.1\r\nhost: x\r\n\r\n"u8.ToArray(), SocketFlags.None);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var response = new StringBuilder();
+        var buffer = new byte[1024];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+        {
+            response.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response.ToString(), StringComparison.Ordinal);
+        Assert.Contains("content-length: 5\r\n", response.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", response.ToString(), StringComparison.Ordinal);
     }
 }
