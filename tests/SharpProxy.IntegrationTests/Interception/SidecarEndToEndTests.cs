@@ -28,10 +28,13 @@ public sealed class SidecarEndToEndTests
         "-d", "15090,15021,15020", "-o", "9100",
     ];
 
-    [NetnsFact]
+    [NetnsTheory]
+    [InlineData("iptables")]
+    [InlineData("nftables")]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task Sidecar_CapturesRoutesAndDeliversWithoutLoops_CleanupRemovesEveryRule()
+    public async Task Sidecar_CapturesRoutesAndDeliversWithoutLoops_CleanupRemovesEveryRule(string backend)
     {
+        string[] flags = backend == "nftables" ? [.. CaptureFlags, "--native-nftables"] : CaptureFlags;
         string podName, peerName;
         using (var pod = TestNetns.Create("pod"))
         using (var peer = TestNetns.Create("peer"))
@@ -59,9 +62,9 @@ public sealed class SidecarEndToEndTests
                 servers.Add(pod.Run(() => MiniHttpServer.Listen("app", Ep("0.0.0.0", 8080))));
                 servers.Add(pod.Run(() => TagServer.Listen("tcp8090", Ep("0.0.0.0", 8090))));
 
-                var apply = RunIptables([.. CaptureFlags, "--network-namespace", pod.Path]);
+                var apply = RunIptables([.. flags, "--network-namespace", pod.Path]);
                 Assert.True(apply.ExitCode == 0, apply.Output);
-                Assert.Contains("ISTIO_OUTPUT", pod.Must("iptables-save", "-t", "nat"), StringComparison.Ordinal);
+                Assert.Contains(backend == "nftables" ? "istio-output" : "ISTIO_OUTPUT", RuleDump(pod, backend), StringComparison.Ordinal);
 
                 using var proxy = await NetnsProxy.StartAsync(pod, Config, uid: ProxyUid, extraArguments: ["--readiness-port", "15021"]);
                 var context = "\n--- proxy output ---\n" + proxy.Output;
@@ -101,6 +104,7 @@ public sealed class SidecarEndToEndTests
 
                 // Loop guard: a direct connection to 15001 matches the destination_port 15001 chain (BlackHoleCluster).
                 Assert.Equal("", await TagClient.ReadUntilClosedAsync(pod, Ep("127.0.0.1", 15001)));
+                Assert.Equal("", await TagClient.ReadUntilClosedAsync(pod, Ep("127.0.0.1", 15006)));
 
                 // Inbound HTTP from the other pod: captured on 15006, chain for port 8080, delivered from 127.0.0.6.
                 using (var client = HttpClientIn(peer))
@@ -118,12 +122,9 @@ public sealed class SidecarEndToEndTests
                 Assert.False(proxy.HasExited, "the proxy exited during the test" + context);
                 proxy.Dispose();
 
-                var cleanup = RunIptables([.. CaptureFlags, "--network-namespace", pod.Path, "--cleanup-only"]);
+                var cleanup = RunIptables([.. flags, "--network-namespace", pod.Path, "--cleanup-only"]);
                 Assert.True(cleanup.ExitCode == 0, cleanup.Output);
-                foreach (var table in new[] { "nat", "mangle", "raw", "filter" })
-                {
-                    Assert.DoesNotContain("ISTIO", pod.Must("iptables-save", "-t", table), StringComparison.Ordinal);
-                }
+                Assert.DoesNotContain("istio", RuleDump(pod, backend), StringComparison.OrdinalIgnoreCase);
             }
             finally
             {
@@ -222,6 +223,12 @@ public sealed class SidecarEndToEndTests
         """;
 
     private static IPEndPoint Ep(string address, int port) => new(IPAddress.Parse(address), port);
+
+    /// <summary>Every rule in the pod namespace: all iptables tables (both families), or the whole nftables ruleset.</summary>
+    private static string RuleDump(TestNetns pod, string backend) =>
+        backend == "nftables"
+            ? pod.Must("nft", "list", "ruleset")
+            : pod.Must("iptables-save") + pod.Must("ip6tables-save");
 
     private static (int ExitCode, string Output) RunIptables(string[] args)
     {
