@@ -31,10 +31,10 @@ public sealed class ReadinessTests
     public async Task Draining_Returns503UntilExit()
     {
         var port = await TcpProbe.GetClosedPortAsync();
-        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]), [.. ReadinessArguments(port), "--drain-time-s", "10"]);
+        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]), [.. ReadinessArguments(port), "--drain-time-s", "30"]);
         using var proxyClient = bed.CreateHttp1Client();
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var inFlight = proxyClient.GetAsync("/delay/3000");
+        var inFlight = proxyClient.GetAsync("/delay/6000");
         await Polling.UntilAsync(() => bed.V1.InFlightCount == 1, TimeSpan.FromSeconds(10), "the delayed request to reach the upstream");
 
         bed.Proxy.SendSigterm();
@@ -50,7 +50,7 @@ public sealed class ReadinessTests
         Assert.False(inFlight.IsCompleted, "the probe turned 503 only after the in-flight request ended");
         using var response = await inFlight;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.True(await bed.Proxy.WaitForExitAsync(TimeSpan.FromSeconds(15)), "the proxy did not exit after draining");
+        Assert.True(await bed.Proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the proxy did not exit after draining");
     }
 
     [Fact]
