@@ -230,7 +230,9 @@ public sealed class RetryProxyFixture : ProxyFixture
                             retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
                             retriable_status_codes: [503]
                             num_retries: 2
-                            host_selection_retry_max_attempts: 5
+                            # Consecutive ring points often belong to one host: with two hosts, six reselections all landing on
+                            # the dead one has probability 2^-6 per user, which made this test flaky; 2^-30 is not.
+                            host_selection_retry_max_attempts: 30
                             retry_host_predicate:
                             - name: envoy.retry_host_predicates.previous_hosts
                               typed_config:
