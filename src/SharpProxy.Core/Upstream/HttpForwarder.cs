@@ -21,6 +21,9 @@ internal sealed partial class HttpForwarder(ILogger logger)
 {
     private const int BufferSize = 64 * 1024;
 
+    /// <summary>Envoy's local reply body when a circuit breaker refuses the request (reset reason "overflow").</summary>
+    internal const string OverflowBody = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
+
     public async Task ForwardAsync(HttpContext context, ForwardContext forward)
     {
         var cluster = forward.Cluster;
@@ -72,16 +75,33 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 : new StreamingRequestContent(context.Request.Body, bodyCompleted, log, context.Request.ContentLength);
             using var request = CreateRequest(context, forward, host, isWebSocket, content);
 
+            // circuit_breakers max_requests: upstream requests in flight on the cluster, across all workers.
+            if (!cluster.Resources.TryAcquireRequest())
+            {
+                cluster.Stats.OnPendingOverflow();
+                await LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamOverflow, OverflowBody, forward.IsGrpc).ConfigureAwait(false);
+                return;
+            }
+
             host.OnRequestStart();
             cluster.Stats.OnRequestStart();
             var status = 0;
             var retry = false;
+            var overflowed = false;
             HttpResponseMessage? response = null;
             try
             {
                 try
                 {
                     response = await cluster.GetPool(forward.Worker).Invoker.SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsOverflow(ex))
+                {
+                    // max_pending_requests refused the connection this request waited for; Envoy never retries an overflow.
+                    overflowed = true;
+                    status = StatusCodes.Status503ServiceUnavailable;
+                    await LocalReply.WriteAsync(context, status, ResponseFlags.UpstreamOverflow, OverflowBody, forward.IsGrpc).ConfigureAwait(false);
+                    return;
                 }
                 catch (Exception ex)
                 {
@@ -124,6 +144,14 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 response?.Dispose();
                 host.OnRequestEnd(status);
                 cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
+                cluster.Resources.ReleaseRequest();
+
+                // Outlier detection sees every try: upstream statuses and local-origin failures (503 connect failure or
+                // reset, 504 timeout); not a client that left (499) nor an overflow, which says nothing about the host.
+                if (cluster.Outlier is { } outlier && status is >= 100 and not 499 && !overflowed)
+                {
+                    outlier.ReportStatus(host, status);
+                }
             }
 
             cluster.Stats.OnRetry();
@@ -442,6 +470,19 @@ internal sealed partial class HttpForwarder(ILogger logger)
     /// <summary>Envoy adds URX when the failure was one the policy retries but no retry was left.</summary>
     private static string WithRetryLimit(string flags, bool retriesExhausted) =>
         retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded : flags;
+
+    private static bool IsOverflow(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is UpstreamOverflowException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static bool IsConnectFailure(Exception ex)
     {

@@ -7,14 +7,25 @@ namespace SharpProxy.Core.Upstream;
 /// One worker's connections to one cluster: a SocketsHttpHandler owned by that worker alone (Envoy's per-worker pools).
 /// Connections are opened by <see cref="ConnectAsync"/> so they go straight to the chosen host's address and are counted.
 /// </summary>
+/// <remarks>
+/// max_connections is a cluster-wide limit (Envoy's circuit breakers are per cluster, its pools per worker), enforced
+/// here and not with MaxConnectionsPerServer (per handler, per host). A new connection beyond the limit waits for
+/// another connection of the cluster to close, as Envoy leaves the request pending; meanwhile the handler gives the
+/// waiting request to any connection of this pool that frees up first. As in Envoy, a pool with no connection at all
+/// still opens one (counted in upstream_cx_overflow). Waiting connection attempts are what max_pending_requests limits:
+/// one more fails the request waiting for it with 503 UO.
+/// </remarks>
 internal sealed class UpstreamPool : IDisposable
 {
     private readonly ClusterState _cluster;
+    private readonly TimeSpan _connectTimeout;
+    private int _openConnections;
 
     public UpstreamPool(ClusterState cluster)
     {
         _cluster = cluster;
         var config = cluster.Config;
+        _connectTimeout = config.ConnectTimeout;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -22,7 +33,8 @@ internal sealed class UpstreamPool : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ConnectTimeout = config.ConnectTimeout > TimeSpan.Zero ? config.ConnectTimeout : Timeout.InfiniteTimeSpan,
+            // connect_timeout bounds the TCP connect only (applied in ConnectAsync), not the wait for a max_connections slot.
+            ConnectTimeout = Timeout.InfiniteTimeSpan,
             PooledConnectionIdleTimeout = config.IdleTimeout ?? TimeSpan.FromHours(1),
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             ActivityHeadersPropagator = null,
@@ -41,24 +53,79 @@ internal sealed class UpstreamPool : IDisposable
         // Request URIs carry the host's literal "ip:port", so the endpoint is known without DNS.
         var host = _cluster.FindHost(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
         EndPoint target = host is not null ? host.EndPoint : context.DnsEndPoint;
+        var heldSlot = await AcquireConnectionAsync(cancellationToken).ConfigureAwait(false);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_connectTimeout > TimeSpan.Zero)
+        {
+            timeout.CancelAfter(_connectTimeout);
+        }
+
         try
         {
-            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(target, timeout.Token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
             host?.OnConnectFailure();
             _cluster.Stats.OnConnectFailure();
             socket.Dispose();
+            _cluster.Resources.ReleaseConnection(heldSlot);
+            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+
             throw;
         }
 
         host?.OnConnectionOpened();
-        return new CountedNetworkStream(socket, host);
+        Interlocked.Increment(ref _openConnections);
+        return new CountedNetworkStream(socket, host, this, heldSlot);
     }
 
-    private sealed class CountedNetworkStream(Socket socket, HostState? host) : NetworkStream(socket, ownsSocket: true)
+    /// <returns>Whether the connection holds a max_connections slot (false when opened over the limit).</returns>
+    private async ValueTask<bool> AcquireConnectionAsync(CancellationToken cancellationToken)
+    {
+        var resources = _cluster.Resources;
+        if (resources.TryAcquireConnection())
+        {
+            return true;
+        }
+
+        _cluster.Stats.OnConnectionOverflow();
+        if (Volatile.Read(ref _openConnections) == 0)
+        {
+            resources.AcquireConnectionOverLimit();
+            return false;
+        }
+
+        if (!resources.TryAcquirePending())
+        {
+            _cluster.Stats.OnPendingOverflow();
+            throw new UpstreamOverflowException("max_pending_requests");
+        }
+
+        try
+        {
+            await resources.WaitForConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            resources.ReleasePending();
+        }
+
+        return true;
+    }
+
+    private void OnConnectionClosed(HostState? host, bool heldSlot)
+    {
+        host?.OnConnectionClosed();
+        Interlocked.Decrement(ref _openConnections);
+        _cluster.Resources.ReleaseConnection(heldSlot);
+    }
+
+    private sealed class CountedNetworkStream(Socket socket, HostState? host, UpstreamPool pool, bool heldSlot) : NetworkStream(socket, ownsSocket: true)
     {
         private int _closed;
 
@@ -66,10 +133,16 @@ internal sealed class UpstreamPool : IDisposable
         {
             if (Interlocked.Exchange(ref _closed, 1) == 0)
             {
-                host?.OnConnectionClosed();
+                pool.OnConnectionClosed(host, heldSlot);
             }
 
             base.Dispose(disposing);
         }
     }
+}
+
+/// <summary>A circuit breaker refused the request (Envoy's reset reason "overflow", flag UO).</summary>
+internal sealed class UpstreamOverflowException(string limit) : Exception("circuit breaker " + limit + " overflow")
+{
+    public string Limit { get; } = limit;
 }

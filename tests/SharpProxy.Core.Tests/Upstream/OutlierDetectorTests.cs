@@ -1,0 +1,252 @@
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Upstream;
+
+namespace SharpProxy.Core.Tests.Upstream;
+
+/// <summary>
+/// Consecutive-error outlier detection with a fake clock: detections run inline (the proxy hands them to the thread
+/// pool), and the interval timer fires as the fake clock advances.
+/// </summary>
+public sealed class OutlierDetectorTests
+{
+    [Fact]
+    public void Consecutive5xx_EjectsAtThreshold_BalancerAvoidsHost_UnejectsAfterBaseTime()
+    {
+        var (cluster, time) = Cluster(hosts: 10, new OutlierDetectionConfig());
+        using var _ = cluster;
+        var bad = cluster.Hosts[3];
+
+        for (var i = 0; i < 4; i++)
+        {
+            cluster.Outlier!.ReportStatus(bad, 500);
+        }
+
+        Assert.False(bad.IsEjected);
+        cluster.Outlier!.ReportStatus(bad, 500);
+        Assert.True(bad.IsEjected);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsActive);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsEnforcedConsecutive5xx);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsTotal);
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.NotSame(bad, cluster.Balancer.Pick(0, null, 0));
+        }
+
+        // Interval 10 s, base ejection 30 s: still out at 20 s, back on the tick at 30 s.
+        time.Advance(TimeSpan.FromSeconds(20));
+        Assert.True(bad.IsEjected);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(bad.IsEjected);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsActive);
+        var picked = false;
+        for (var i = 0; i < 20; i++)
+        {
+            picked |= ReferenceEquals(bad, cluster.Balancer.Pick(0, null, 0));
+        }
+
+        Assert.True(picked, "the unejected host is balanced to again");
+    }
+
+    [Fact]
+    public void Consecutive5xx_SuccessInBetween_ResetsCount()
+    {
+        var (cluster, _) = Cluster(hosts: 10, new OutlierDetectionConfig());
+        using var __ = cluster;
+        var host = cluster.Hosts[0];
+
+        for (var round = 0; round < 3; round++)
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                cluster.Outlier!.ReportStatus(host, 503);
+            }
+
+            cluster.Outlier!.ReportStatus(host, 200);
+        }
+
+        Assert.False(host.IsEjected);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsDetectedConsecutive5xx);
+    }
+
+    [Fact]
+    public void GatewayFailure_DetectedButNotEnforcedByDefault_EnforcedWhenConfigured()
+    {
+        // consecutive_5xx raised so only the gateway-failure detector can fire on five 502s.
+        var (cluster, _) = Cluster(hosts: 10, new OutlierDetectionConfig { Consecutive5xx = 100 });
+        using (cluster)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                cluster.Outlier!.ReportStatus(cluster.Hosts[0], 502);
+            }
+
+            Assert.False(cluster.Hosts[0].IsEjected);
+            Assert.Equal(1, cluster.Stats.OutlierEjectionsDetectedConsecutiveGatewayFailure);
+            Assert.Equal(0, cluster.Stats.OutlierEjectionsEnforcedTotal);
+        }
+
+        var (enforced, _) = Cluster(hosts: 10, new OutlierDetectionConfig { Consecutive5xx = 100, EnforcingConsecutiveGatewayFailure = 100 });
+        using (enforced)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                enforced.Outlier!.ReportStatus(enforced.Hosts[0], 504);
+            }
+
+            Assert.True(enforced.Hosts[0].IsEjected);
+            Assert.Equal(1, enforced.Stats.OutlierEjectionsEnforcedConsecutiveGatewayFailure);
+            // A 500 is a 5xx but not a gateway error: it breaks a run of gateway failures.
+            for (var i = 0; i < 4; i++)
+            {
+                enforced.Outlier!.ReportStatus(enforced.Hosts[1], 503);
+            }
+
+            enforced.Outlier!.ReportStatus(enforced.Hosts[1], 500);
+            enforced.Outlier!.ReportStatus(enforced.Hosts[1], 503);
+            Assert.False(enforced.Hosts[1].IsEjected);
+        }
+    }
+
+    [Fact]
+    public void MaxEjectionPercent_DefaultTenPercent_ThreeHostsNeverEject()
+    {
+        // Envoy checks (active + 1) / hosts <= max_ejection_percent: 1/3 = 33 % > 10 %.
+        var (cluster, _) = Cluster(hosts: 3, new OutlierDetectionConfig());
+        using var __ = cluster;
+
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Outlier!.ReportStatus(cluster.Hosts[0], 500);
+        }
+
+        Assert.False(cluster.Hosts[0].IsEjected);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsOverflow);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsTotal);
+    }
+
+    [Fact]
+    public void MaxEjectionPercent_Fifty_SecondOfFourHostsEjected_ThirdRefused()
+    {
+        var (cluster, _) = Cluster(hosts: 4, new OutlierDetectionConfig { MaxEjectionPercent = 50 });
+        using var __ = cluster;
+
+        foreach (var host in cluster.Hosts)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                cluster.Outlier!.ReportStatus(host, 500);
+            }
+        }
+
+        Assert.Equal(2, cluster.Stats.OutlierEjectionsActive);
+        Assert.Equal(2, cluster.Stats.OutlierEjectionsOverflow);
+        // Two of four ejected is 50 % healthy: not below the 50 % panic threshold, so the other two take the load.
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.False(cluster.Balancer.Pick(0, null, 0)!.IsEjected);
+        }
+    }
+
+    [Fact]
+    public void EjectionTime_GrowsWithRepeatedEjection_CappedAtMax()
+    {
+        var config = new OutlierDetectionConfig
+        {
+            Interval = TimeSpan.FromSeconds(1),
+            BaseEjectionTime = TimeSpan.FromSeconds(10),
+            MaxEjectionTime = TimeSpan.FromSeconds(25),
+            MaxEjectionPercent = 100,
+        };
+        var (cluster, time) = Cluster(hosts: 2, config);
+        using var __ = cluster;
+        var host = cluster.Hosts[0];
+
+        // First ejection: 10 s.
+        Eject(cluster, host);
+        Assert.Equal(10, SecondsUntilUnejected(time, host));
+
+        // Ejected again right away (before an interval passes): backoff 2, 20 s.
+        Eject(cluster, host);
+        Assert.Equal(20, SecondsUntilUnejected(time, host));
+
+        // Backoff 3 would be 30 s; capped at max_ejection_time 25 s.
+        Eject(cluster, host);
+        Assert.Equal(25, SecondsUntilUnejected(time, host));
+        Assert.Equal(3, host.Outlier!.NumEjections);
+
+        // Healthy for a while: the backoff goes back down one step per interval, so the next ejection is 10 s again.
+        time.Advance(TimeSpan.FromSeconds(10));
+        Eject(cluster, host);
+        Assert.Equal(10, SecondsUntilUnejected(time, host));
+    }
+
+    [Fact]
+    public void Enforcing_Zero_DetectsWithoutEjecting()
+    {
+        var (cluster, _) = Cluster(hosts: 10, new OutlierDetectionConfig { EnforcingConsecutive5xx = 0 });
+        using var __ = cluster;
+
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Outlier!.ReportStatus(cluster.Hosts[0], 500);
+        }
+
+        Assert.False(cluster.Hosts[0].IsEjected);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsDetectedConsecutive5xx);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsTotal);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsEnforcedTotal);
+    }
+
+    [Fact]
+    public void AllHostsEjected_PanicBalancesOverAll()
+    {
+        var (cluster, _) = Cluster(hosts: 2, new OutlierDetectionConfig { MaxEjectionPercent = 100 });
+        using var __ = cluster;
+
+        Eject(cluster, cluster.Hosts[0]);
+        Eject(cluster, cluster.Hosts[1]);
+
+        Assert.NotNull(cluster.Balancer.Pick(0, null, 0));
+        Assert.True(cluster.Balancer.Load.Panic[0]);
+    }
+
+    private static void Eject(ClusterState cluster, HostState host)
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Outlier!.ReportStatus(host, 500);
+        }
+
+        Assert.True(host.IsEjected);
+    }
+
+    private static int SecondsUntilUnejected(FakeTimeProvider time, HostState host)
+    {
+        for (var seconds = 1; seconds <= 400; seconds++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            if (!host.IsEjected)
+            {
+                return seconds;
+            }
+        }
+
+        return -1;
+    }
+
+    private static (ClusterState Cluster, FakeTimeProvider Time) Cluster(int hosts, OutlierDetectionConfig outlier)
+    {
+        var time = new FakeTimeProvider();
+        var states = new List<HostState>();
+        for (var i = 0; i < hosts; i++)
+        {
+            states.Add(new HostState(new EndpointConfig { Address = "127.0.0.1", Port = 9000 + i }, new IPEndPoint(IPAddress.Loopback, 9000 + i)));
+        }
+
+        var config = new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.RoundRobin, OutlierDetection = outlier };
+        var cluster = new ClusterState(config, states, workers: 1, fingerprint: "", time, outlierDispatch: static action => action());
+        return (cluster, time);
+    }
+}
