@@ -111,6 +111,25 @@ internal sealed record OutlierDetectionConfig
 
     /// <summary>Percent chance that a consecutive-gateway-failure detection ejects (Envoy default 0: detected, not enforced).</summary>
     public int EnforcingConsecutiveGatewayFailure { get; init; }
+
+    /// <summary>Percent chance that a success-rate detection ejects (Envoy default 100: on whenever outlier_detection is set).</summary>
+    public int EnforcingSuccessRate { get; init; } = 100;
+
+    public int SuccessRateMinimumHosts { get; init; } = 5;
+
+    public long SuccessRateRequestVolume { get; init; } = 100;
+
+    /// <summary>Thousandths: 1900 means mean - 1.9 * stdev.</summary>
+    public int SuccessRateStdevFactor { get; init; } = 1900;
+
+    public int FailurePercentageThreshold { get; init; } = 85;
+
+    /// <summary>Percent chance that a failure-percentage detection ejects (Envoy default 0).</summary>
+    public int EnforcingFailurePercentage { get; init; }
+
+    public int FailurePercentageMinimumHosts { get; init; } = 5;
+
+    public long FailurePercentageRequestVolume { get; init; } = 50;
 }
 
 /// <summary>One <c>circuit_breakers.thresholds</c> entry; defaults are Envoy's.</summary>

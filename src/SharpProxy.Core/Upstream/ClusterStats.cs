@@ -26,6 +26,10 @@ internal sealed class ClusterStats
     private long _ejectionsDetectedConsecutive5xx;
     private long _ejectionsEnforcedGatewayFailure;
     private long _ejectionsDetectedGatewayFailure;
+    private long _ejectionsEnforcedSuccessRate;
+    private long _ejectionsDetectedSuccessRate;
+    private long _ejectionsEnforcedFailurePercentage;
+    private long _ejectionsDetectedFailurePercentage;
 
     public long RqTotal => Volatile.Read(ref _rqTotal);
 
@@ -89,6 +93,18 @@ internal sealed class ClusterStats
     /// <summary>outlier_detection.ejections_detected_consecutive_gateway_failure.</summary>
     public long OutlierEjectionsDetectedConsecutiveGatewayFailure => Volatile.Read(ref _ejectionsDetectedGatewayFailure);
 
+    /// <summary>outlier_detection.ejections_enforced_success_rate.</summary>
+    public long OutlierEjectionsEnforcedSuccessRate => Volatile.Read(ref _ejectionsEnforcedSuccessRate);
+
+    /// <summary>outlier_detection.ejections_detected_success_rate.</summary>
+    public long OutlierEjectionsDetectedSuccessRate => Volatile.Read(ref _ejectionsDetectedSuccessRate);
+
+    /// <summary>outlier_detection.ejections_enforced_failure_percentage.</summary>
+    public long OutlierEjectionsEnforcedFailurePercentage => Volatile.Read(ref _ejectionsEnforcedFailurePercentage);
+
+    /// <summary>outlier_detection.ejections_detected_failure_percentage.</summary>
+    public long OutlierEjectionsDetectedFailurePercentage => Volatile.Read(ref _ejectionsDetectedFailurePercentage);
+
     public void OnRequestStart()
     {
         Interlocked.Increment(ref _rqTotal);
@@ -130,19 +146,26 @@ internal sealed class ClusterStats
 
     public void OnEjectionOverflow() => Interlocked.Increment(ref _ejectionsOverflow);
 
-    public void OnEjectionEnforcedConsecutive5xx()
+    public void OnEjectionEnforced(OutlierEjectionType type)
     {
         Interlocked.Increment(ref _ejectionsEnforcedTotal);
-        Interlocked.Increment(ref _ejectionsEnforcedConsecutive5xx);
+        switch (type)
+        {
+            case OutlierEjectionType.Consecutive5xx: Interlocked.Increment(ref _ejectionsEnforcedConsecutive5xx); break;
+            case OutlierEjectionType.ConsecutiveGatewayFailure: Interlocked.Increment(ref _ejectionsEnforcedGatewayFailure); break;
+            case OutlierEjectionType.SuccessRate: Interlocked.Increment(ref _ejectionsEnforcedSuccessRate); break;
+            default: Interlocked.Increment(ref _ejectionsEnforcedFailurePercentage); break;
+        }
     }
 
-    public void OnEjectionEnforcedConsecutiveGatewayFailure()
+    public void OnEjectionDetected(OutlierEjectionType type)
     {
-        Interlocked.Increment(ref _ejectionsEnforcedTotal);
-        Interlocked.Increment(ref _ejectionsEnforcedGatewayFailure);
+        switch (type)
+        {
+            case OutlierEjectionType.Consecutive5xx: Interlocked.Increment(ref _ejectionsDetectedConsecutive5xx); break;
+            case OutlierEjectionType.ConsecutiveGatewayFailure: Interlocked.Increment(ref _ejectionsDetectedGatewayFailure); break;
+            case OutlierEjectionType.SuccessRate: Interlocked.Increment(ref _ejectionsDetectedSuccessRate); break;
+            default: Interlocked.Increment(ref _ejectionsDetectedFailurePercentage); break;
+        }
     }
-
-    public void OnEjectionDetectedConsecutive5xx() => Interlocked.Increment(ref _ejectionsDetectedConsecutive5xx);
-
-    public void OnEjectionDetectedConsecutiveGatewayFailure() => Interlocked.Increment(ref _ejectionsDetectedGatewayFailure);
 }

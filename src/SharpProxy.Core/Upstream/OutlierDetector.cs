@@ -16,6 +16,48 @@ internal sealed class OutlierHostMonitor
 
     internal long LastEjectionTimestamp;
     internal long? LastUnejectionTimestamp;
+
+    // Two buckets as in Envoy's SuccessRateAccumulator: requests count into the current one; each interval the
+    // detector swaps them and reads the one that just closed.
+    private SuccessRateBucket _current = new();
+    private SuccessRateBucket _closed = new();
+
+    /// <summary>The host's success rate over the last interval when it had enough volume, else -1 (Envoy's /clusters success_rate).</summary>
+    public double SuccessRate { get; internal set; } = -1;
+
+    internal void Record(bool success)
+    {
+        var bucket = Volatile.Read(ref _current);
+        Interlocked.Increment(ref bucket.Total);
+        if (success)
+        {
+            Interlocked.Increment(ref bucket.Success);
+        }
+    }
+
+    /// <summary>Closes the current interval; only the detector's timer calls this.</summary>
+    internal void SwapBuckets()
+    {
+        var reuse = _closed;
+        Volatile.Write(ref reuse.Success, 0);
+        Volatile.Write(ref reuse.Total, 0);
+        _closed = Volatile.Read(ref _current);
+        Volatile.Write(ref _current, reuse);
+    }
+
+    /// <summary>Success percentage and request count of the last closed interval; false when it had no request.</summary>
+    internal bool TryGetLastInterval(out double successRate, out long volume)
+    {
+        volume = Volatile.Read(ref _closed.Total);
+        successRate = volume == 0 ? 0 : Volatile.Read(ref _closed.Success) * 100.0 / volume;
+        return volume != 0;
+    }
+
+    private sealed class SuccessRateBucket
+    {
+        internal long Success;
+        internal long Total;
+    }
 }
 
 /// <summary>The two consecutive-error detectors honoured here.</summary>
@@ -23,14 +65,17 @@ internal enum OutlierEjectionType
 {
     Consecutive5xx,
     ConsecutiveGatewayFailure,
+    SuccessRate,
+    FailurePercentage,
 }
 
 /// <summary>
-/// Envoy's outlier detector (<c>Outlier::DetectorImpl</c>) for consecutive 5xx and consecutive gateway failures,
-/// with <c>split_external_local_origin_errors</c> false: every upstream attempt reports one HTTP status (connect
-/// failures and resets as 503, timeouts as 504, as Envoy maps local-origin results). Counting is lock-free on the
-/// request path; a detection is handed to the thread pool (Envoy posts to its main thread), which ejects under a
-/// lock and rebuilds the cluster's balancer once. The interval timer unejects hosts whose ejection time is over.
+/// Envoy's outlier detector (<c>Outlier::DetectorImpl</c>): consecutive 5xx, consecutive gateway failures, and the
+/// per-interval success-rate and failure-percentage detectors, with <c>split_external_local_origin_errors</c> false:
+/// every upstream attempt reports one HTTP status (connect failures and resets as 503, timeouts as 504, as Envoy maps
+/// local-origin results). Counting is lock-free on the request path; a consecutive-error detection is handed to the
+/// thread pool (Envoy posts to its main thread), which ejects under a lock and rebuilds the cluster's balancer once.
+/// The interval timer unejects hosts whose ejection time is over and runs the statistical detectors.
 /// </summary>
 internal sealed class OutlierDetector : IDisposable
 {
@@ -70,7 +115,9 @@ internal sealed class OutlierDetector : IDisposable
             return;
         }
 
-        if (status is >= 500 and < 600)
+        var is5xx = status is >= 500 and < 600;
+        monitor.Record(success: !is5xx);
+        if (is5xx)
         {
             if (status is 502 or 503 or 504)
             {
@@ -126,16 +173,7 @@ internal sealed class OutlierDetector : IDisposable
                 return;
             }
 
-            var stats = _cluster.Stats;
-            if (type == OutlierEjectionType.Consecutive5xx)
-            {
-                stats.OnEjectionDetectedConsecutive5xx();
-            }
-            else
-            {
-                stats.OnEjectionDetectedConsecutiveGatewayFailure();
-            }
-
+            _cluster.Stats.OnEjectionDetected(type);
             ejected = Eject(host, monitor, type);
 
             // Reset the counter that fired so a new run of errors is needed, even without a success in between.
@@ -168,12 +206,19 @@ internal sealed class OutlierDetector : IDisposable
             return false;
         }
 
-        if (type == OutlierEjectionType.Consecutive5xx)
+        if (type is OutlierEjectionType.Consecutive5xx or OutlierEjectionType.SuccessRate)
         {
+            // Envoy's deprecated ejections_total counts these two kinds, enforced or not.
             stats.OnEjectionTotal();
         }
 
-        var enforcing = type == OutlierEjectionType.Consecutive5xx ? _config.EnforcingConsecutive5xx : _config.EnforcingConsecutiveGatewayFailure;
+        var enforcing = type switch
+        {
+            OutlierEjectionType.Consecutive5xx => _config.EnforcingConsecutive5xx,
+            OutlierEjectionType.ConsecutiveGatewayFailure => _config.EnforcingConsecutiveGatewayFailure,
+            OutlierEjectionType.SuccessRate => _config.EnforcingSuccessRate,
+            _ => _config.EnforcingFailurePercentage,
+        };
         if (enforcing <= 0 || (enforcing < 100 && Random.Shared.Next(100) >= enforcing))
         {
             return false;
@@ -181,14 +226,7 @@ internal sealed class OutlierDetector : IDisposable
 
         _ejectionsActive++;
         stats.SetEjectionsActive(_ejectionsActive);
-        if (type == OutlierEjectionType.Consecutive5xx)
-        {
-            stats.OnEjectionEnforcedConsecutive5xx();
-        }
-        else
-        {
-            stats.OnEjectionEnforcedConsecutiveGatewayFailure();
-        }
+        stats.OnEjectionEnforced(type);
 
         host.SetEjected(true);
         monitor.NumEjections++;
@@ -215,7 +253,14 @@ internal sealed class OutlierDetector : IDisposable
             var now = _time.GetTimestamp();
             foreach (var host in _cluster.Hosts)
             {
-                if (!host.IsEjected || host.Outlier is not { } monitor)
+                if (host.Outlier is not { } monitor)
+                {
+                    continue;
+                }
+
+                monitor.SwapBuckets();
+                monitor.SuccessRate = -1;
+                if (!host.IsEjected)
                 {
                     continue;
                 }
@@ -238,6 +283,8 @@ internal sealed class OutlierDetector : IDisposable
                 }
             }
 
+            changed |= ProcessSuccessRate();
+
             // A host that stayed in service for an interval since its unejection earns one step of backoff back.
             foreach (var host in _cluster.Hosts)
             {
@@ -257,5 +304,99 @@ internal sealed class OutlierDetector : IDisposable
         {
             _cluster.RebuildBalancer();
         }
+    }
+
+    /// <summary>
+    /// Envoy's <c>processSuccessRateEjections</c> over the interval that just closed: hosts with enough requests are
+    /// compared with the cluster (success rate below mean - factor * stdev) and with an absolute failure percentage.
+    /// </summary>
+    private bool ProcessSuccessRate()
+    {
+        var hosts = _cluster.Hosts;
+        if (hosts.Count < _config.SuccessRateMinimumHosts && hosts.Count < _config.FailurePercentageMinimumHosts)
+        {
+            return false;
+        }
+
+        var minimumVolume = Math.Min(_config.SuccessRateRequestVolume, _config.FailurePercentageRequestVolume);
+        var successRateHosts = new List<(HostState Host, double Rate)>();
+        var failurePercentageHosts = new List<(HostState Host, double Rate)>();
+        var sum = 0.0;
+        foreach (var host in hosts)
+        {
+            if (host.IsEjected || host.Outlier is not { } monitor || !monitor.TryGetLastInterval(out var rate, out var volume))
+            {
+                continue;
+            }
+
+            if (volume >= minimumVolume)
+            {
+                monitor.SuccessRate = rate;
+            }
+
+            if (volume >= _config.SuccessRateRequestVolume)
+            {
+                successRateHosts.Add((host, rate));
+                sum += rate;
+            }
+
+            if (volume >= _config.FailurePercentageRequestVolume)
+            {
+                failurePercentageHosts.Add((host, rate));
+            }
+        }
+
+        var changed = false;
+        if (successRateHosts.Count > 0 && successRateHosts.Count >= _config.SuccessRateMinimumHosts)
+        {
+            var mean = sum / successRateHosts.Count;
+            var variance = 0.0;
+            foreach (var (_, rate) in successRateHosts)
+            {
+                variance += (rate - mean) * (rate - mean);
+            }
+
+            var threshold = mean - (_config.SuccessRateStdevFactor / 1000.0 * Math.Sqrt(variance / successRateHosts.Count));
+            SuccessRateMean = mean;
+            SuccessRateEjectionThreshold = threshold;
+            foreach (var (host, rate) in successRateHosts)
+            {
+                if (rate < threshold)
+                {
+                    changed |= DetectedInInterval(host, OutlierEjectionType.SuccessRate);
+                }
+            }
+        }
+        else
+        {
+            SuccessRateMean = -1;
+            SuccessRateEjectionThreshold = -1;
+        }
+
+        if (failurePercentageHosts.Count > 0 && failurePercentageHosts.Count >= _config.FailurePercentageMinimumHosts)
+        {
+            foreach (var (host, rate) in failurePercentageHosts)
+            {
+                if (100.0 - rate >= _config.FailurePercentageThreshold)
+                {
+                    changed |= DetectedInInterval(host, OutlierEjectionType.FailurePercentage);
+                }
+            }
+        }
+
+        return changed;
+    }
+
+    /// <summary>The cluster's mean success rate over the last interval, or -1 when too few hosts had the volume.</summary>
+    public double SuccessRateMean { get; private set; } = -1;
+
+    /// <summary>The success rate below which a host was ejected over the last interval, or -1.</summary>
+    public double SuccessRateEjectionThreshold { get; private set; } = -1;
+
+    private bool DetectedInInterval(HostState host, OutlierEjectionType type)
+    {
+        _cluster.Stats.OnEjectionDetected(type);
+        // A host already ejected by the success-rate pass is not ejected twice by the failure-percentage pass.
+        return !host.IsEjected && host.Outlier is { } monitor && Eject(host, monitor, type);
     }
 }

@@ -342,6 +342,14 @@ internal static class ClusterTranslator
             MaxEjectionPercent = Percent(outlier.MaxEjectionPercent, 10, path + ".max_ejection_percent", errors),
             EnforcingConsecutive5xx = Percent(outlier.EnforcingConsecutive5Xx, 100, path + ".enforcing_consecutive_5xx", errors),
             EnforcingConsecutiveGatewayFailure = Percent(outlier.EnforcingConsecutiveGatewayFailure, 0, path + ".enforcing_consecutive_gateway_failure", errors),
+            EnforcingSuccessRate = Percent(outlier.EnforcingSuccessRate, 100, path + ".enforcing_success_rate", errors),
+            SuccessRateMinimumHosts = (int)Math.Min(outlier.SuccessRateMinimumHosts ?? 5u, int.MaxValue),
+            SuccessRateRequestVolume = outlier.SuccessRateRequestVolume ?? 100u,
+            SuccessRateStdevFactor = (int)Math.Min(outlier.SuccessRateStdevFactor ?? 1900u, int.MaxValue),
+            FailurePercentageThreshold = Percent(outlier.FailurePercentageThreshold, 85, path + ".failure_percentage_threshold", errors),
+            EnforcingFailurePercentage = Percent(outlier.EnforcingFailurePercentage, 0, path + ".enforcing_failure_percentage", errors),
+            FailurePercentageMinimumHosts = (int)Math.Min(outlier.FailurePercentageMinimumHosts ?? 5u, int.MaxValue),
+            FailurePercentageRequestVolume = outlier.FailurePercentageRequestVolume ?? 50u,
         };
     }
 

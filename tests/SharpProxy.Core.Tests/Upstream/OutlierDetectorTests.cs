@@ -212,6 +212,91 @@ public sealed class OutlierDetectorTests
         Assert.True(cluster.Balancer.Load.Panic[0]);
     }
 
+    [Fact]
+    public void SuccessRate_EnvoysWorkedExample_50Of100_Ejected()
+    {
+        // Envoy's comment in successRateEjectionThreshold: rates {50, 100, 100, 100, 100} give mean 90, stdev 20,
+        // threshold 90 - 1.9 * 20 = 52; the host at 50 % is an outlier.
+        var (cluster, time) = Cluster(hosts: 5, new OutlierDetectionConfig { MaxEjectionPercent = 20 });
+        using var __ = cluster;
+        Report(cluster, cluster.Hosts[0], successes: 50, failures: 50);
+        for (var i = 1; i < 5; i++)
+        {
+            Report(cluster, cluster.Hosts[i], successes: 100, failures: 0);
+        }
+
+        Assert.False(cluster.Hosts[0].IsEjected);
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        Assert.True(cluster.Hosts[0].IsEjected);
+        Assert.Equal(90, cluster.Outlier!.SuccessRateMean, 6);
+        Assert.Equal(52, cluster.Outlier!.SuccessRateEjectionThreshold, 6);
+        Assert.Equal(50, cluster.Hosts[0].Outlier!.SuccessRate, 6);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsEnforcedSuccessRate);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsDetectedConsecutive5xx);
+    }
+
+    [Fact]
+    public void SuccessRate_TooLittleVolume_NoDetection()
+    {
+        var (cluster, time) = Cluster(hosts: 5, new OutlierDetectionConfig { MaxEjectionPercent = 20 });
+        using var __ = cluster;
+        Report(cluster, cluster.Hosts[0], successes: 49, failures: 50);
+        for (var i = 1; i < 5; i++)
+        {
+            Report(cluster, cluster.Hosts[i], successes: 100, failures: 0);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        // 99 requests is under success_rate_request_volume (100): four hosts qualify, fewer than the minimum of five.
+        Assert.False(cluster.Hosts[0].IsEjected);
+        Assert.Equal(-1, cluster.Outlier!.SuccessRateMean);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsDetectedSuccessRate);
+    }
+
+    [Fact]
+    public void FailurePercentage_EnforcedWhenConfigured()
+    {
+        // consecutive_5xx raised: at 50 failures in 60 requests runs of five 5xx cannot be avoided.
+        var config = new OutlierDetectionConfig { MaxEjectionPercent = 20, EnforcingSuccessRate = 0, EnforcingFailurePercentage = 100, Consecutive5xx = 1000 };
+        var (cluster, time) = Cluster(hosts: 5, config);
+        using var __ = cluster;
+        Report(cluster, cluster.Hosts[0], successes: 10, failures: 50);
+        for (var i = 1; i < 5; i++)
+        {
+            Report(cluster, cluster.Hosts[i], successes: 60, failures: 0);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        // 50 failures of 60 is 83 %: under the 85 % threshold.
+        Assert.False(cluster.Hosts[0].IsEjected);
+        Report(cluster, cluster.Hosts[0], successes: 5, failures: 55);
+        for (var i = 1; i < 5; i++)
+        {
+            Report(cluster, cluster.Hosts[i], successes: 60, failures: 0);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(cluster.Hosts[0].IsEjected);
+        Assert.Equal(1, cluster.Stats.OutlierEjectionsEnforcedFailurePercentage);
+        Assert.Equal(0, cluster.Stats.OutlierEjectionsEnforcedSuccessRate);
+    }
+
+    /// <summary>Spreads the 5xx evenly among the successes (at 50/50 no two in a row, so no consecutive-error detection).</summary>
+    private static void Report(ClusterState cluster, HostState host, int successes, int failures)
+    {
+        var total = successes + failures;
+        var failed = 0;
+        for (var i = 0; i < total; i++)
+        {
+            var fail = (long)(i + 1) * failures / total > failed;
+            cluster.Outlier!.ReportStatus(host, fail ? 500 : 200);
+            failed += fail ? 1 : 0;
+        }
+    }
+
     private static void Eject(ClusterState cluster, HostState host)
     {
         for (var i = 0; i < 5; i++)

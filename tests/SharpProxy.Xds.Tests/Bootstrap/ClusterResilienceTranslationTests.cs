@@ -49,6 +49,47 @@ public sealed class ClusterResilienceTranslationTests
         Assert.Equal(10, outlier.MaxEjectionPercent);
         Assert.Equal(100, outlier.EnforcingConsecutive5xx);
         Assert.Equal(0, outlier.EnforcingConsecutiveGatewayFailure);
+        Assert.Equal(100, outlier.EnforcingSuccessRate);
+        Assert.Equal(5, outlier.SuccessRateMinimumHosts);
+        Assert.Equal(100, outlier.SuccessRateRequestVolume);
+        Assert.Equal(1900, outlier.SuccessRateStdevFactor);
+        Assert.Equal(85, outlier.FailurePercentageThreshold);
+        Assert.Equal(0, outlier.EnforcingFailurePercentage);
+        Assert.Equal(5, outlier.FailurePercentageMinimumHosts);
+        Assert.Equal(50, outlier.FailurePercentageRequestVolume);
+    }
+
+    [Fact]
+    public void OutlierDetection_SuccessRateAndFailurePercentage_Translated()
+    {
+        var outlier = LoadCluster("""
+            outlier_detection:
+                  enforcing_success_rate: 0
+                  success_rate_minimum_hosts: 3
+                  success_rate_request_volume: 10
+                  success_rate_stdev_factor: 1000
+                  failure_percentage_threshold: 50
+                  enforcing_failure_percentage: 100
+                  failure_percentage_minimum_hosts: 2
+                  failure_percentage_request_volume: 20
+            """).OutlierDetection!;
+
+        Assert.Equal(0, outlier.EnforcingSuccessRate);
+        Assert.Equal(3, outlier.SuccessRateMinimumHosts);
+        Assert.Equal(10, outlier.SuccessRateRequestVolume);
+        Assert.Equal(1000, outlier.SuccessRateStdevFactor);
+        Assert.Equal(50, outlier.FailurePercentageThreshold);
+        Assert.Equal(100, outlier.EnforcingFailurePercentage);
+        Assert.Equal(2, outlier.FailurePercentageMinimumHosts);
+        Assert.Equal(20, outlier.FailurePercentageRequestVolume);
+    }
+
+    [Fact]
+    public void OutlierDetection_NotHonouredFields_Refused()
+    {
+        // Local-origin and jitter fields are not in the honoured subset: the loader refuses them by name.
+        Assert.Contains("max_ejection_time_jitter", LoadError("outlier_detection: { max_ejection_time_jitter: 1s }"), StringComparison.Ordinal);
+        Assert.Contains("always_eject_one_host", LoadError("outlier_detection: { always_eject_one_host: true }"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -87,6 +128,7 @@ public sealed class ClusterResilienceTranslationTests
     [InlineData("{ interval: 0s }", "outlier_detection.interval", "greater than 0")]
     [InlineData("{ max_ejection_percent: 101 }", "outlier_detection.max_ejection_percent", "at most 100")]
     [InlineData("{ enforcing_consecutive_5xx: 200 }", "outlier_detection.enforcing_consecutive_5xx", "at most 100")]
+    [InlineData("{ failure_percentage_threshold: 101 }", "outlier_detection.failure_percentage_threshold", "at most 100")]
     [InlineData("{ split_external_local_origin_errors: true }", "outlier_detection.split_external_local_origin_errors", "not supported yet")]
     public void OutlierDetection_Invalid_ErrorWithPath(string config, string path, string message)
     {
