@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace SharpProxy.Core.Upstream;
 
@@ -11,15 +13,16 @@ namespace SharpProxy.Core.Upstream;
 /// max_connections is a cluster-wide limit (Envoy's circuit breakers are per cluster, its pools per worker), enforced
 /// here and not with MaxConnectionsPerServer (per handler, per host). A new connection beyond the limit waits for
 /// another connection of the cluster to close, as Envoy leaves the request pending; meanwhile the handler gives the
-/// waiting request to any connection of this pool that frees up first. As in Envoy, a pool with no connection at all
-/// still opens one (counted in upstream_cx_overflow). Waiting connection attempts are what max_pending_requests limits:
+/// waiting request to any connection of this pool to that host that frees up first. As in Envoy (whose pools are per
+/// worker and host), a worker with no connection at all to the host still opens one (counted in upstream_cx_overflow). Waiting connection attempts are what max_pending_requests limits:
 /// one more fails the request waiting for it with 503 UO.
 /// </remarks>
 internal sealed class UpstreamPool : IDisposable
 {
     private readonly ClusterState _cluster;
     private readonly TimeSpan _connectTimeout;
-    private int _openConnections;
+    private readonly ConcurrentDictionary<HostState, StrongBox<int>> _openByHost = new();
+    private readonly StrongBox<int> _openToUnknownHosts = new();
 
     public UpstreamPool(ClusterState cluster)
     {
@@ -53,7 +56,8 @@ internal sealed class UpstreamPool : IDisposable
         // Request URIs carry the host's literal "ip:port", so the endpoint is known without DNS.
         var host = _cluster.FindHost(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
         EndPoint target = host is not null ? host.EndPoint : context.DnsEndPoint;
-        var heldSlot = await AcquireConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var open = host is null ? _openToUnknownHosts : _openByHost.GetOrAdd(host, static _ => new StrongBox<int>());
+        var heldSlot = await AcquireConnectionAsync(open, cancellationToken).ConfigureAwait(false);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (_connectTimeout > TimeSpan.Zero)
@@ -80,12 +84,12 @@ internal sealed class UpstreamPool : IDisposable
         }
 
         host?.OnConnectionOpened();
-        Interlocked.Increment(ref _openConnections);
-        return new CountedNetworkStream(socket, host, this, heldSlot);
+        Interlocked.Increment(ref open.Value);
+        return new CountedNetworkStream(socket, host, open, this, heldSlot);
     }
 
     /// <returns>Whether the connection holds a max_connections slot (false when opened over the limit).</returns>
-    private async ValueTask<bool> AcquireConnectionAsync(CancellationToken cancellationToken)
+    private async ValueTask<bool> AcquireConnectionAsync(StrongBox<int> openToHost, CancellationToken cancellationToken)
     {
         var resources = _cluster.Resources;
         if (resources.TryAcquireConnection())
@@ -94,7 +98,7 @@ internal sealed class UpstreamPool : IDisposable
         }
 
         _cluster.Stats.OnConnectionOverflow();
-        if (Volatile.Read(ref _openConnections) == 0)
+        if (Volatile.Read(ref openToHost.Value) == 0)
         {
             resources.AcquireConnectionOverLimit();
             return false;
@@ -118,14 +122,14 @@ internal sealed class UpstreamPool : IDisposable
         return true;
     }
 
-    private void OnConnectionClosed(HostState? host, bool heldSlot)
+    private void OnConnectionClosed(HostState? host, StrongBox<int> openToHost, bool heldSlot)
     {
         host?.OnConnectionClosed();
-        Interlocked.Decrement(ref _openConnections);
+        Interlocked.Decrement(ref openToHost.Value);
         _cluster.Resources.ReleaseConnection(heldSlot);
     }
 
-    private sealed class CountedNetworkStream(Socket socket, HostState? host, UpstreamPool pool, bool heldSlot) : NetworkStream(socket, ownsSocket: true)
+    private sealed class CountedNetworkStream(Socket socket, HostState? host, StrongBox<int> openToHost, UpstreamPool pool, bool heldSlot) : NetworkStream(socket, ownsSocket: true)
     {
         private int _closed;
 
@@ -133,7 +137,7 @@ internal sealed class UpstreamPool : IDisposable
         {
             if (Interlocked.Exchange(ref _closed, 1) == 0)
             {
-                pool.OnConnectionClosed(host, heldSlot);
+                pool.OnConnectionClosed(host, openToHost, heldSlot);
             }
 
             base.Dispose(disposing);
