@@ -57,6 +57,19 @@ public sealed class ResilienceTests(ITestOutputHelper output)
                 - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{C_PORT}} } } }
         """;
 
+    private const string FailoverTemplate = Head + """
+            outlier_detection: { consecutive_5xx: 3, interval: 0.2s, base_ejection_time: 1s, max_ejection_percent: 50 }
+            load_assignment:
+              cluster_name: svc
+              endpoints:
+              - priority: 0
+                lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{A_PORT}} } } }
+              - priority: 1
+                lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{B_PORT}} } } }
+        """;
+
     private const string MaxRequestsTemplate = Head + """
             circuit_breakers: { thresholds: [ { max_requests: 2 } ] }
             load_assignment:
@@ -136,6 +149,37 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Priorities_P0HostEjected_AllTrafficFailsOverToP1_AndReturns()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(
+            ["a", "b"],
+            u => ConfigWriter.Write(FailoverTemplate, ("A_PORT", u[0].Http1Port), ("B_PORT", u[1].Http1Port)),
+            ["--concurrency", "2"]);
+        using var client = bed.CreateHttp1Client();
+
+        // P0 healthy: all of the load stays on P0.
+        Assert.Equal(["a"], await LabelsOfAsync(client, bed, 20));
+
+        // P0's only host fails and is ejected: P0 health 0 %, P1 100 %, so P1 takes all the load (no panic, since
+        // P1 alone can take it).
+        bed.V1.ForcedStatus = 503;
+        await Polling.UntilAsync(
+            async () => (await LabelsOfAsync(client, bed, 10, allowErrors: true)).SequenceEqual(["b"]),
+            TimeSpan.FromSeconds(20),
+            "all traffic on P1");
+        Assert.Equal(["b"], await LabelsOfAsync(client, bed, 20));
+
+        // P0 recovers and is unejected after base_ejection_time: the load moves back.
+        bed.V1.ForcedStatus = 0;
+        await Polling.UntilAsync(
+            async () => (await LabelsOfAsync(client, bed, 1)).SequenceEqual(["a"]),
+            TimeSpan.FromSeconds(20),
+            "traffic back on P0",
+            TimeSpan.FromMilliseconds(50));
+        Assert.Equal(["a"], await LabelsOfAsync(client, bed, 20));
+    }
+
+    [Fact]
     public async Task CircuitBreaker_MaxRequests2_ThirdConcurrentRequestGets503UO()
     {
         await using var bed = await ProxyTestBed.StartAsync(["a"], u => ConfigWriter.Write(MaxRequestsTemplate, ("A_PORT", u[0].Http1Port)));
@@ -184,5 +228,23 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         Assert.Equal(2, statuses.Count(s => s.Status == HttpStatusCode.OK));
         Assert.Single(statuses, s => s.Status == HttpStatusCode.ServiceUnavailable && s.Flags == "UO");
         Assert.Equal(1, bed.V1.ConnectionCount);
+    }
+
+    /// <summary>Distinct upstream labels of <paramref name="count"/> sequential requests (sorted).</summary>
+    private static async Task<string[]> LabelsOfAsync(HttpClient client, ProxyTestBed bed, int count, bool allowErrors = false)
+    {
+        var labels = new SortedSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await client.GetAsync("/labels/" + i);
+            if (!allowErrors)
+            {
+                await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, bed.Proxy);
+            }
+
+            labels.Add(ProxyAssert.UpstreamLabel(response) ?? "(none)");
+        }
+
+        return [.. labels];
     }
 }
