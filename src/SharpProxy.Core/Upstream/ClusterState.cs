@@ -20,7 +20,12 @@ internal sealed class ClusterState : IDisposable
 
     /// <param name="time">Clock for outlier detection (tests pass a fake one).</param>
     /// <param name="outlierDispatch">Where outlier detections run; the thread pool unless a test runs them inline.</param>
-    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint, TimeProvider? time = null, Action<Action>? outlierDispatch = null)
+    /// <param name="previous">
+    /// The state this one replaces (same cluster name, changed config, e.g. an EDS update). As Envoy keeps a cluster's
+    /// resource manager and its hosts' outlier state across membership updates, the circuit-breaker counters are shared
+    /// when the limits are unchanged, and hosts still present keep their ejection and outlier counters.
+    /// </param>
+    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint, TimeProvider? time = null, Action<Action>? outlierDispatch = null, ClusterState? previous = null)
     {
         Config = config;
         Hosts = hosts;
@@ -33,12 +38,20 @@ internal sealed class ClusterState : IDisposable
         }
 
         _hostsByEndPoint = byEndPoint.ToFrozenDictionary();
-        Resources = new ClusterResources(config.CircuitBreakers);
-        _balancer = LoadBalancerFactory.Create(config, hosts, workers, Stats);
+        Resources = previous is not null && previous.Resources.Limits == config.CircuitBreakers
+            ? previous.Resources
+            : new ClusterResources(config.CircuitBreakers);
         if (config.OutlierDetection is { } outlier)
         {
             Outlier = new OutlierDetector(this, outlier, time ?? TimeProvider.System, outlierDispatch);
+            if (previous?.Outlier is { } previousOutlier)
+            {
+                Outlier.CarryOver(previousOutlier, previous);
+            }
         }
+
+        // Built after the carried-over ejections so the first balancer already leaves ejected hosts out.
+        _balancer = LoadBalancerFactory.Create(config, hosts, workers, Stats);
     }
 
     public ClusterConfig Config { get; }
@@ -118,6 +131,8 @@ internal sealed class ClusterState : IDisposable
 
         return created;
     }
+
+    public HostState? FindHost(IPEndPoint endPoint) => _hostsByEndPoint.GetValueOrDefault(endPoint);
 
     public HostState? FindHost(string address, int port)
     {

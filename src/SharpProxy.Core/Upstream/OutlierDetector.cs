@@ -25,6 +25,17 @@ internal sealed class OutlierHostMonitor
     /// <summary>The host's success rate over the last interval when it had enough volume, else -1 (Envoy's /clusters success_rate).</summary>
     public double SuccessRate { get; internal set; } = -1;
 
+    internal void CopyFrom(OutlierHostMonitor other)
+    {
+        Consecutive5xx = Volatile.Read(ref other.Consecutive5xx);
+        ConsecutiveGatewayFailure = Volatile.Read(ref other.ConsecutiveGatewayFailure);
+        NumEjections = other.NumEjections;
+        EjectTimeBackoff = other.EjectTimeBackoff;
+        LastEjectionTimestamp = other.LastEjectionTimestamp;
+        LastUnejectionTimestamp = other.LastUnejectionTimestamp;
+        SuccessRate = other.SuccessRate;
+    }
+
     internal void Record(bool success)
     {
         var bucket = Volatile.Read(ref _current);
@@ -159,6 +170,36 @@ internal sealed class OutlierDetector : IDisposable
         }
 
         _timer.Dispose();
+    }
+
+    /// <summary>
+    /// Takes over the ejections, backoffs and consecutive counters of the hosts (same address) that were in the
+    /// cluster's previous state, as Envoy's detector keeps its host monitors across membership updates.
+    /// </summary>
+    internal void CarryOver(OutlierDetector previous, ClusterState previousCluster)
+    {
+        lock (previous._lock)
+        {
+            lock (_lock)
+            {
+                foreach (var host in _cluster.Hosts)
+                {
+                    if (host.Outlier is not { } monitor || previousCluster.FindHost(host.EndPoint) is not { Outlier: { } old } oldHost)
+                    {
+                        continue;
+                    }
+
+                    monitor.CopyFrom(old);
+                    if (oldHost.IsEjected)
+                    {
+                        host.SetEjected(true);
+                        _ejectionsActive++;
+                    }
+                }
+
+                _cluster.Stats.SetEjectionsActive(_ejectionsActive);
+            }
+        }
     }
 
     private void Detected(HostState host, OutlierEjectionType type) => _dispatch(() => OnConsecutiveError(host, type));

@@ -284,6 +284,41 @@ public sealed class OutlierDetectorTests
         Assert.Equal(0, cluster.Stats.OutlierEjectionsEnforcedSuccessRate);
     }
 
+    [Fact]
+    public void MembershipUpdate_NewState_KeepsEjectionsOfRemainingHosts_AndSharesBreakers()
+    {
+        var (old, time) = Cluster(hosts: 4, new OutlierDetectionConfig { MaxEjectionPercent = 50 });
+        using var __ = old;
+        Eject(old, old.Hosts[1]);
+        Assert.True(old.Resources.TryAcquireRequest());
+
+        // An EDS update: hosts 0-2 stay (new HostState objects), host 3 leaves, a new host 9 arrives.
+        var hosts = new List<HostState>();
+        foreach (var port in new[] { 9000, 9001, 9002, 9009 })
+        {
+            hosts.Add(new HostState(new EndpointConfig { Address = "127.0.0.1", Port = port }, new IPEndPoint(IPAddress.Loopback, port)));
+        }
+
+        using var updated = new ClusterState(old.Config, hosts, workers: 1, fingerprint: "v2", time, static action => action(), previous: old);
+
+        Assert.True(hosts[1].IsEjected);
+        Assert.Equal(1, hosts[1].Outlier!.NumEjections);
+        Assert.Equal(1, updated.Stats.OutlierEjectionsActive);
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.NotSame(hosts[1], updated.Balancer.Pick(0, null, 0));
+        }
+
+        // Same circuit-breaker limits: the request in flight on the old state still counts.
+        Assert.Same(old.Resources, updated.Resources);
+        Assert.Equal(1, updated.Resources.ActiveRequests);
+
+        // The new state's timer unejects the carried host when its ejection time is over.
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.False(hosts[1].IsEjected);
+        Assert.Equal(0, updated.Stats.OutlierEjectionsActive);
+    }
+
     /// <summary>Spreads the 5xx evenly among the successes (at 50/50 no two in a row, so no consecutive-error detection).</summary>
     private static void Report(ClusterState cluster, HostState host, int successes, int failures)
     {
