@@ -116,6 +116,12 @@ internal sealed class OutlierDetector : IDisposable
 
     public OutlierDetectionConfig Config => _config;
 
+    /// <summary>The cluster's mean success rate over the last interval, or -1 when too few hosts had the volume.</summary>
+    public double SuccessRateMean { get; private set; } = -1;
+
+    /// <summary>The success rate below which a host was ejected over the last interval, or -1.</summary>
+    public double SuccessRateEjectionThreshold { get; private set; } = -1;
+
     /// <summary>Reports the outcome of one upstream attempt on <paramref name="host"/>.</summary>
     /// <param name="status">The upstream status, or 503 for a connect failure or reset, 504 for a timeout.</param>
     public void ReportStatus(HostState host, int status)
@@ -427,12 +433,6 @@ internal sealed class OutlierDetector : IDisposable
 
         return changed;
     }
-
-    /// <summary>The cluster's mean success rate over the last interval, or -1 when too few hosts had the volume.</summary>
-    public double SuccessRateMean { get; private set; } = -1;
-
-    /// <summary>The success rate below which a host was ejected over the last interval, or -1.</summary>
-    public double SuccessRateEjectionThreshold { get; private set; } = -1;
 
     private bool DetectedInInterval(HostState host, OutlierEjectionType type)
     {
