@@ -141,17 +141,24 @@ internal sealed partial class HttpForwarder(ILogger logger)
             }
             finally
             {
+                // Outlier detection sees every try: the upstream status (for gRPC, a grpc-status in the headers mapped as
+                // Envoy maps it) or the local-origin failure (503 connect failure or reset, 504 timeout); not a client
+                // that left (499 without a response) nor an overflow, which says nothing about the host.
+                if (cluster.Outlier is { } outlier && !overflowed)
+                {
+                    var reported = response is null ? (status == 499 ? 0 : status)
+                        : forward.IsGrpc ? OutlierDetector.GrpcAwareStatus(response.Headers, status)
+                        : status;
+                    if (reported != 0)
+                    {
+                        outlier.ReportStatus(host, reported);
+                    }
+                }
+
                 response?.Dispose();
                 host.OnRequestEnd(status);
                 cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
                 cluster.Resources.ReleaseRequest();
-
-                // Outlier detection sees every try: upstream statuses and local-origin failures (503 connect failure or
-                // reset, 504 timeout); not a client that left (499) nor an overflow, which says nothing about the host.
-                if (cluster.Outlier is { } outlier && status is >= 100 and not 499 && !overflowed)
-                {
-                    outlier.ReportStatus(host, status);
-                }
             }
 
             cluster.Stats.OnRetry();

@@ -122,6 +122,45 @@ internal sealed class OutlierDetector : IDisposable
     /// <summary>The success rate below which a host was ejected over the last interval, or -1.</summary>
     public double SuccessRateEjectionThreshold { get; private set; } = -1;
 
+    /// <summary>
+    /// The status Envoy's router gives the outlier detector for a gRPC response: when the response headers carry
+    /// grpc-status (a trailers-only response), that status mapped by <c>Grpc::Utility::grpcToHttpStatus</c>, whatever
+    /// the HTTP status; otherwise the HTTP status. (A grpc-status in trailers is not reported.)
+    /// </summary>
+    public static int GrpcAwareStatus(System.Net.Http.Headers.HttpResponseHeaders headers, int httpStatus)
+    {
+        if (!headers.NonValidated.TryGetValues("grpc-status", out var values)
+            || !int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var grpcStatus))
+        {
+            return httpStatus;
+        }
+
+        return GrpcToHttpStatus(grpcStatus);
+    }
+
+    /// <summary>Envoy's <c>Grpc::Utility::grpcToHttpStatus</c>.</summary>
+    public static int GrpcToHttpStatus(int grpcStatus) => grpcStatus switch
+    {
+        0 => 200, // OK
+        1 => 499, // CANCELLED
+        2 => 500, // UNKNOWN
+        3 => 400, // INVALID_ARGUMENT
+        4 => 504, // DEADLINE_EXCEEDED
+        5 => 404, // NOT_FOUND
+        6 => 409, // ALREADY_EXISTS
+        7 => 403, // PERMISSION_DENIED
+        8 => 429, // RESOURCE_EXHAUSTED
+        9 => 400, // FAILED_PRECONDITION
+        10 => 409, // ABORTED
+        11 => 400, // OUT_OF_RANGE
+        12 => 501, // UNIMPLEMENTED
+        13 => 500, // INTERNAL
+        14 => 503, // UNAVAILABLE
+        15 => 500, // DATA_LOSS
+        16 => 401, // UNAUTHENTICATED
+        _ => 500,
+    };
+
     /// <summary>Reports the outcome of one upstream attempt on <paramref name="host"/>.</summary>
     /// <param name="status">The upstream status, or 503 for a connect failure or reset, 504 for a timeout.</param>
     public void ReportStatus(HostState host, int status)

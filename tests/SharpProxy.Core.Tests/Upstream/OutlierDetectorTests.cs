@@ -319,6 +319,25 @@ public sealed class OutlierDetectorTests
         Assert.Equal(0, updated.Stats.OutlierEjectionsActive);
     }
 
+    [Theory]
+    [InlineData(200, null, 200)]
+    [InlineData(200, "14", 503)]
+    [InlineData(200, "4", 504)]
+    [InlineData(200, "13", 500)]
+    [InlineData(200, "5", 404)]
+    [InlineData(503, "0", 200)]
+    [InlineData(502, null, 502)]
+    public void Grpc_HeadersGrpcStatus_MappedAsEnvoyDoes(int httpStatus, string? grpcStatus, int expected)
+    {
+        using var response = new HttpResponseMessage((HttpStatusCode)httpStatus);
+        if (grpcStatus is not null)
+        {
+            response.Headers.TryAddWithoutValidation("grpc-status", grpcStatus);
+        }
+
+        Assert.Equal(expected, OutlierDetector.GrpcAwareStatus(response.Headers, httpStatus));
+    }
+
     /// <summary>Spreads the 5xx evenly among the successes (at 50/50 no two in a row, so no consecutive-error detection).</summary>
     private static void Report(ClusterState cluster, HostState host, int successes, int failures)
     {
