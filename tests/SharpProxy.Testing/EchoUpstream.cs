@@ -35,6 +35,7 @@ namespace SharpProxy.Testing;
 /// <item><c>/ws</c>: WebSocket echo (text and binary).</item>
 /// <item><c>/trailers</c>: a small body, then the trailer <c>x-trailer: yes</c> where the protocol supports trailers (HTTP/2).</item>
 /// <item><c>/reset</c>: aborts the connection before any response header is sent.</item>
+/// <item>while <see cref="ForcedStatus"/> is set, every request gets that status with the echo JSON, whatever the path.</item>
 /// <item>gRPC (HTTP/2 only): <c>/test.Echo/BidiEcho</c>, <c>/test.Echo/ServerStream</c>, <c>/test.Echo/Fail</c>.</item>
 /// </list>
 /// </remarks>
@@ -63,6 +64,7 @@ public sealed class EchoUpstream : IAsyncDisposable
     private ListenOptions? _http2;
     private long _requestCount;
     private long _inFlight;
+    private int _forcedStatus;
     private long _connectionCount;
     private int _stopped;
 
@@ -104,6 +106,13 @@ public sealed class EchoUpstream : IAsyncDisposable
     }
 
     public string Label { get; }
+
+    /// <summary>When non-zero, every request is answered with this status (an upstream that "goes bad"); 0 restores normal service.</summary>
+    public int ForcedStatus
+    {
+        get => Volatile.Read(ref _forcedStatus);
+        set => Volatile.Write(ref _forcedStatus, value);
+    }
 
     /// <summary>Port of the HTTP/1.1-only endpoint.</summary>
     public int Http1Port => PortOf(_http1);
@@ -214,7 +223,11 @@ public sealed class EchoUpstream : IAsyncDisposable
         {
             context.Response.Headers[LabelHeader] = Label;
             var path = context.Request.Path.Value ?? "/";
-            if (path.StartsWith("/test.Echo/", StringComparison.Ordinal))
+            if (ForcedStatus is var forced and not 0)
+            {
+                await WriteEchoAsync(context, forced).ConfigureAwait(false);
+            }
+            else if (path.StartsWith("/test.Echo/", StringComparison.Ordinal))
             {
                 await HandleGrpcAsync(context, path).ConfigureAwait(false);
             }

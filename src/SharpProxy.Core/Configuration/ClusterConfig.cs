@@ -67,6 +67,18 @@ internal sealed record ClusterConfig
     /// <summary>LEAST_REQUEST <c>choice_count</c> (Envoy default 2).</summary>
     public int LeastRequestChoiceCount { get; init; } = 2;
 
+    /// <summary><c>common_lb_config.healthy_panic_threshold</c> in whole percent (Envoy default 50; 0 disables panic).</summary>
+    public int HealthyPanicThreshold { get; init; } = 50;
+
+    /// <summary><c>outlier_detection</c>; null when the cluster has none.</summary>
+    public OutlierDetectionConfig? OutlierDetection { get; init; }
+
+    /// <summary><c>circuit_breakers</c> thresholds for the DEFAULT routing priority (Envoy's defaults when absent).</summary>
+    public CircuitBreakerThresholds CircuitBreakers { get; init; } = CircuitBreakerThresholds.Default;
+
+    /// <summary><c>circuit_breakers</c> thresholds for the HIGH routing priority. No route sets priority HIGH here, so they limit nothing.</summary>
+    public CircuitBreakerThresholds HighPriorityCircuitBreakers { get; init; } = CircuitBreakerThresholds.Default;
+
     public UpstreamProtocol Protocol { get; init; }
 
     public TimeSpan? IdleTimeout { get; init; }
@@ -87,6 +99,62 @@ internal sealed record ClusterConfig
     public string? UpstreamBindAddress { get; init; }
 
     public int UpstreamBindPort { get; init; }
+}
+
+/// <summary>Envoy's <c>OutlierDetection</c> (consecutive-error detectors); defaults are Envoy's.</summary>
+internal sealed record OutlierDetectionConfig
+{
+    public int Consecutive5xx { get; init; } = 5;
+
+    public int ConsecutiveGatewayFailure { get; init; } = 5;
+
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan BaseEjectionTime { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Envoy: when unset, the larger of 300 s and <see cref="BaseEjectionTime"/>.</summary>
+    public TimeSpan MaxEjectionTime { get; init; } = TimeSpan.FromSeconds(300);
+
+    public int MaxEjectionPercent { get; init; } = 10;
+
+    /// <summary>Percent chance that a consecutive-5xx detection ejects (Envoy default 100).</summary>
+    public int EnforcingConsecutive5xx { get; init; } = 100;
+
+    /// <summary>Percent chance that a consecutive-gateway-failure detection ejects (Envoy default 0: detected, not enforced).</summary>
+    public int EnforcingConsecutiveGatewayFailure { get; init; }
+
+    /// <summary>Percent chance that a success-rate detection ejects (Envoy default 100: on whenever outlier_detection is set).</summary>
+    public int EnforcingSuccessRate { get; init; } = 100;
+
+    public int SuccessRateMinimumHosts { get; init; } = 5;
+
+    public long SuccessRateRequestVolume { get; init; } = 100;
+
+    /// <summary>Thousandths: 1900 means mean - 1.9 * stdev.</summary>
+    public int SuccessRateStdevFactor { get; init; } = 1900;
+
+    public int FailurePercentageThreshold { get; init; } = 85;
+
+    /// <summary>Percent chance that a failure-percentage detection ejects (Envoy default 0).</summary>
+    public int EnforcingFailurePercentage { get; init; }
+
+    public int FailurePercentageMinimumHosts { get; init; } = 5;
+
+    public long FailurePercentageRequestVolume { get; init; } = 50;
+}
+
+/// <summary>One <c>circuit_breakers.thresholds</c> entry; defaults are Envoy's.</summary>
+internal sealed record CircuitBreakerThresholds
+{
+    public static readonly CircuitBreakerThresholds Default = new();
+
+    public long MaxConnections { get; init; } = 1024;
+
+    public long MaxPendingRequests { get; init; } = 1024;
+
+    public long MaxRequests { get; init; } = 1024;
+
+    public long MaxRetries { get; init; } = 3;
 }
 
 internal sealed record EndpointConfig

@@ -31,7 +31,7 @@ internal static class HashBalancing
 }
 
 /// <summary>
-/// Envoy's ring hash ("ketama") balancer: the ring is built once per host set (off the request path) from the usable
+/// Envoy's ring hash ("ketama") balancer: the ring is built once per host set (off the request path) from the given
 /// hosts and shared read-only by all workers; a pick is one binary search.
 /// </summary>
 internal sealed class RingHashBalancer : LoadBalancer
@@ -45,7 +45,7 @@ internal sealed class RingHashBalancer : LoadBalancer
         ulong maximumRingSize = RingHashTable.DefaultMaximumRingSize,
         RingHashFunction hashFunction = RingHashFunction.XxHash)
     {
-        _hosts = PriorityHostSet.SelectUsable(hosts);
+        _hosts = [.. hosts];
         _ring = new RingHashTable(HashBalancing.ToHashHosts(_hosts), minimumRingSize, maximumRingSize, hashFunction);
     }
 
@@ -60,7 +60,7 @@ internal sealed class RingHashBalancer : LoadBalancer
 }
 
 /// <summary>
-/// Envoy's Maglev balancer: the lookup table is built once per host set from the usable hosts; a pick is
+/// Envoy's Maglev balancer: the lookup table is built once per host set from the given hosts; a pick is
 /// <c>hash % table_size</c>.
 /// </summary>
 internal sealed class MaglevBalancer : LoadBalancer
@@ -70,7 +70,7 @@ internal sealed class MaglevBalancer : LoadBalancer
 
     public MaglevBalancer(IReadOnlyList<HostState> hosts, ulong tableSize = MaglevTable.DefaultTableSize)
     {
-        _hosts = PriorityHostSet.SelectUsable(hosts);
+        _hosts = [.. hosts];
         _table = new MaglevTable(HashBalancing.ToHashHosts(_hosts), tableSize);
     }
 

@@ -19,7 +19,7 @@ internal sealed class LeastRequestBalancer : LoadBalancer
 
     public LeastRequestBalancer(IReadOnlyList<HostState> hosts, int choiceCount = DefaultChoiceCount)
     {
-        _hosts = PriorityHostSet.SelectUsable(hosts);
+        _hosts = [.. hosts];
         _choiceCount = Math.Max(2, choiceCount);
         foreach (var host in _hosts)
         {

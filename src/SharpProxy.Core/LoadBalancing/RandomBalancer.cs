@@ -14,7 +14,7 @@ internal sealed class RandomBalancer : LoadBalancer
 
     public RandomBalancer(IReadOnlyList<HostState> hosts)
     {
-        _hosts = PriorityHostSet.SelectUsable(hosts);
+        _hosts = [.. hosts];
         var equal = true;
         foreach (var host in _hosts)
         {

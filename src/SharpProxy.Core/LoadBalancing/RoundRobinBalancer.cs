@@ -16,7 +16,7 @@ internal sealed class RoundRobinBalancer : LoadBalancer
 
     public RoundRobinBalancer(IReadOnlyList<HostState> hosts, int workers)
     {
-        _sequence = BuildSequence(PriorityHostSet.SelectUsable(hosts));
+        _sequence = BuildSequence([.. hosts]);
         _cursors = new PaddedCounter[Math.Max(1, workers)];
         for (var i = 0; i < _cursors.Length; i++)
         {

@@ -69,7 +69,7 @@ internal sealed class SnapshotCompiler(int workers)
 
             try
             {
-                clusters[cluster.Name] = new ClusterState(cluster, ResolveHosts(cluster), Workers, fingerprint);
+                clusters[cluster.Name] = new ClusterState(cluster, ResolveHosts(cluster), Workers, fingerprint, previous: old);
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or NotSupportedException or ArgumentException)
             {

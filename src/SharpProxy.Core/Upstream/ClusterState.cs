@@ -7,17 +7,27 @@ using SharpProxy.Core.LoadBalancing;
 namespace SharpProxy.Core.Upstream;
 
 /// <summary>
-/// A cluster as the data plane runs it: hosts, balancer, and one connection pool per worker.
-/// Reused across snapshots while the cluster's config is unchanged, so its pools and connections survive config pushes.
+/// A cluster as the data plane runs it: hosts, balancer, circuit breakers, outlier detector, and one connection pool
+/// per worker. Reused across snapshots while the cluster's config is unchanged, so its pools, connections and
+/// ejections survive config pushes.
 /// </summary>
 internal sealed class ClusterState : IDisposable
 {
     private readonly UpstreamPool?[] _pools;
     private readonly FrozenDictionary<IPEndPoint, HostState> _hostsByEndPoint;
     private readonly ConcurrentDictionary<IPEndPoint, HostState>? _originalDestinationHosts;
+    private readonly object _rebuildLock = new();
+    private PriorityLoadBalancer _balancer;
     private int _disposed;
 
-    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint)
+    /// <param name="time">Clock for outlier detection (tests pass a fake one).</param>
+    /// <param name="outlierDispatch">Where outlier detections run; the thread pool unless a test runs them inline.</param>
+    /// <param name="previous">
+    /// The state this one replaces (same cluster name, changed config, e.g. an EDS update). As Envoy keeps a cluster's
+    /// resource manager and its hosts' outlier state across membership updates, the circuit-breaker counters are shared
+    /// when the limits are unchanged, and hosts still present keep their ejection and outlier counters.
+    /// </param>
+    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint, TimeProvider? time = null, Action<Action>? outlierDispatch = null, ClusterState? previous = null)
     {
         Config = config;
         Hosts = hosts;
@@ -30,7 +40,6 @@ internal sealed class ClusterState : IDisposable
         }
 
         _hostsByEndPoint = byEndPoint.ToFrozenDictionary();
-        Balancer = LoadBalancerFactory.Create(config, hosts, workers);
         if (config.Type == ClusterDiscoveryType.OriginalDst)
         {
             _originalDestinationHosts = new ConcurrentDictionary<IPEndPoint, HostState>();
@@ -40,6 +49,21 @@ internal sealed class ClusterState : IDisposable
         {
             UpstreamBindEndPoint = new IPEndPoint(IPAddress.Parse(bind), config.UpstreamBindPort);
         }
+
+        Resources = previous is not null && previous.Resources.Limits == config.CircuitBreakers
+            ? previous.Resources
+            : new ClusterResources(config.CircuitBreakers);
+        if (config.OutlierDetection is { } outlier)
+        {
+            Outlier = new OutlierDetector(this, outlier, time ?? TimeProvider.System, outlierDispatch);
+            if (previous?.Outlier is { } previousOutlier)
+            {
+                Outlier.CarryOver(previousOutlier, previous);
+            }
+        }
+
+        // Built after the carried-over ejections so the first balancer already leaves ejected hosts out.
+        _balancer = LoadBalancerFactory.Create(config, hosts, workers, Stats);
     }
 
     /// <summary>True for ORIGINAL_DST clusters: the host is the downstream connection's original destination.</summary>
@@ -57,9 +81,51 @@ internal sealed class ClusterState : IDisposable
 
     public IReadOnlyList<HostState> Hosts { get; }
 
-    public LoadBalancer Balancer { get; }
+    /// <summary>The current balancer; replaced as a whole when host health changes, read with one volatile read.</summary>
+    public PriorityLoadBalancer Balancer => Volatile.Read(ref _balancer);
 
     public ClusterStats Stats { get; } = new();
+
+    /// <summary>Circuit breakers (DEFAULT priority), shared by all workers.</summary>
+    public ClusterResources Resources { get; }
+
+    /// <summary>The outlier detector, when the cluster has outlier_detection.</summary>
+    public OutlierDetector? Outlier { get; }
+
+    /// <summary>
+    /// Takes a max_retries slot for one retry; false (and upstream_rq_retry_overflow counted) when the cluster already
+    /// has max_retries retries in flight — Envoy then gives up retrying (flag UO). Pair with <see cref="ReleaseRetry"/>
+    /// when the retried attempt ends.
+    /// </summary>
+    public bool TryAcquireRetry()
+    {
+        if (Resources.TryAcquireRetry())
+        {
+            return true;
+        }
+
+        Stats.OnRetryOverflow();
+        return false;
+    }
+
+    public void ReleaseRetry() => Resources.ReleaseRetry();
+
+    /// <summary>
+    /// Rebuilds the balancer (priority loads, panic, rings and tables) from the hosts' current health and swaps it in.
+    /// Called off the request path when outlier detection ejects or unejects a host.
+    /// </summary>
+    public void RebuildBalancer()
+    {
+        lock (_rebuildLock)
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _balancer, LoadBalancerFactory.Create(Config, Hosts, _pools.Length, Stats));
+        }
+    }
 
     public int Workers => _pools.Length;
 
@@ -83,6 +149,8 @@ internal sealed class ClusterState : IDisposable
 
         return created;
     }
+
+    public HostState? FindHost(IPEndPoint endPoint) => _hostsByEndPoint.GetValueOrDefault(endPoint);
 
     public HostState? FindHost(string address, int port)
     {
@@ -140,6 +208,7 @@ internal sealed class ClusterState : IDisposable
             return;
         }
 
+        Outlier?.Dispose();
         for (var i = 0; i < _pools.Length; i++)
         {
             Interlocked.Exchange(ref _pools[i], null)?.Dispose();

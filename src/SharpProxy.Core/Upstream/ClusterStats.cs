@@ -14,6 +14,22 @@ internal sealed class ClusterStats
     private long _rqActive;
     private long _noHealthyUpstream;
     private long _rqRetry;
+    private long _healthyPanic;
+    private long _rqPendingOverflow;
+    private long _cxOverflow;
+    private long _rqRetryOverflow;
+    private long _ejectionsActive;
+    private long _ejectionsTotal;
+    private long _ejectionsOverflow;
+    private long _ejectionsEnforcedTotal;
+    private long _ejectionsEnforcedConsecutive5xx;
+    private long _ejectionsDetectedConsecutive5xx;
+    private long _ejectionsEnforcedGatewayFailure;
+    private long _ejectionsDetectedGatewayFailure;
+    private long _ejectionsEnforcedSuccessRate;
+    private long _ejectionsDetectedSuccessRate;
+    private long _ejectionsEnforcedFailurePercentage;
+    private long _ejectionsDetectedFailurePercentage;
 
     public long RqTotal => Volatile.Read(ref _rqTotal);
 
@@ -37,6 +53,57 @@ internal sealed class ClusterStats
 
     /// <summary>Envoy's upstream_rq_retry: retries started (not counting the first try).</summary>
     public long RqRetry => Volatile.Read(ref _rqRetry);
+
+    /// <summary>lb_healthy_panic: picks made over all hosts of a level in panic.</summary>
+    public long HealthyPanic => Volatile.Read(ref _healthyPanic);
+
+    /// <summary>upstream_rq_pending_overflow: requests refused by max_requests or max_pending_requests (503 UO).</summary>
+    public long RqPendingOverflow => Volatile.Read(ref _rqPendingOverflow);
+
+    /// <summary>upstream_cx_overflow: times max_connections stopped a new connection.</summary>
+    public long CxOverflow => Volatile.Read(ref _cxOverflow);
+
+    /// <summary>upstream_rq_retry_overflow: retries refused by max_retries.</summary>
+    public long RqRetryOverflow => Volatile.Read(ref _rqRetryOverflow);
+
+    /// <summary>outlier_detection.ejections_active (gauge): hosts currently ejected.</summary>
+    public long OutlierEjectionsActive => Volatile.Read(ref _ejectionsActive);
+
+    /// <summary>
+    /// outlier_detection.ejections_total (Envoy marks it deprecated): consecutive-5xx detections that passed the
+    /// max_ejection_percent check, enforced or not.
+    /// </summary>
+    public long OutlierEjectionsTotal => Volatile.Read(ref _ejectionsTotal);
+
+    /// <summary>outlier_detection.ejections_overflow: ejections refused by max_ejection_percent.</summary>
+    public long OutlierEjectionsOverflow => Volatile.Read(ref _ejectionsOverflow);
+
+    /// <summary>outlier_detection.ejections_enforced_total.</summary>
+    public long OutlierEjectionsEnforcedTotal => Volatile.Read(ref _ejectionsEnforcedTotal);
+
+    /// <summary>outlier_detection.ejections_enforced_consecutive_5xx.</summary>
+    public long OutlierEjectionsEnforcedConsecutive5xx => Volatile.Read(ref _ejectionsEnforcedConsecutive5xx);
+
+    /// <summary>outlier_detection.ejections_detected_consecutive_5xx.</summary>
+    public long OutlierEjectionsDetectedConsecutive5xx => Volatile.Read(ref _ejectionsDetectedConsecutive5xx);
+
+    /// <summary>outlier_detection.ejections_enforced_consecutive_gateway_failure.</summary>
+    public long OutlierEjectionsEnforcedConsecutiveGatewayFailure => Volatile.Read(ref _ejectionsEnforcedGatewayFailure);
+
+    /// <summary>outlier_detection.ejections_detected_consecutive_gateway_failure.</summary>
+    public long OutlierEjectionsDetectedConsecutiveGatewayFailure => Volatile.Read(ref _ejectionsDetectedGatewayFailure);
+
+    /// <summary>outlier_detection.ejections_enforced_success_rate.</summary>
+    public long OutlierEjectionsEnforcedSuccessRate => Volatile.Read(ref _ejectionsEnforcedSuccessRate);
+
+    /// <summary>outlier_detection.ejections_detected_success_rate.</summary>
+    public long OutlierEjectionsDetectedSuccessRate => Volatile.Read(ref _ejectionsDetectedSuccessRate);
+
+    /// <summary>outlier_detection.ejections_enforced_failure_percentage.</summary>
+    public long OutlierEjectionsEnforcedFailurePercentage => Volatile.Read(ref _ejectionsEnforcedFailurePercentage);
+
+    /// <summary>outlier_detection.ejections_detected_failure_percentage.</summary>
+    public long OutlierEjectionsDetectedFailurePercentage => Volatile.Read(ref _ejectionsDetectedFailurePercentage);
 
     public void OnRequestStart()
     {
@@ -64,4 +131,41 @@ internal sealed class ClusterStats
     public void OnNoHealthyUpstream() => Interlocked.Increment(ref _noHealthyUpstream);
 
     public void OnRetry() => Interlocked.Increment(ref _rqRetry);
+
+    public void OnHealthyPanic() => Interlocked.Increment(ref _healthyPanic);
+
+    public void OnPendingOverflow() => Interlocked.Increment(ref _rqPendingOverflow);
+
+    public void OnConnectionOverflow() => Interlocked.Increment(ref _cxOverflow);
+
+    public void OnRetryOverflow() => Interlocked.Increment(ref _rqRetryOverflow);
+
+    public void SetEjectionsActive(long value) => Volatile.Write(ref _ejectionsActive, value);
+
+    public void OnEjectionTotal() => Interlocked.Increment(ref _ejectionsTotal);
+
+    public void OnEjectionOverflow() => Interlocked.Increment(ref _ejectionsOverflow);
+
+    public void OnEjectionEnforced(OutlierEjectionType type)
+    {
+        Interlocked.Increment(ref _ejectionsEnforcedTotal);
+        switch (type)
+        {
+            case OutlierEjectionType.Consecutive5xx: Interlocked.Increment(ref _ejectionsEnforcedConsecutive5xx); break;
+            case OutlierEjectionType.ConsecutiveGatewayFailure: Interlocked.Increment(ref _ejectionsEnforcedGatewayFailure); break;
+            case OutlierEjectionType.SuccessRate: Interlocked.Increment(ref _ejectionsEnforcedSuccessRate); break;
+            default: Interlocked.Increment(ref _ejectionsEnforcedFailurePercentage); break;
+        }
+    }
+
+    public void OnEjectionDetected(OutlierEjectionType type)
+    {
+        switch (type)
+        {
+            case OutlierEjectionType.Consecutive5xx: Interlocked.Increment(ref _ejectionsDetectedConsecutive5xx); break;
+            case OutlierEjectionType.ConsecutiveGatewayFailure: Interlocked.Increment(ref _ejectionsDetectedGatewayFailure); break;
+            case OutlierEjectionType.SuccessRate: Interlocked.Increment(ref _ejectionsDetectedSuccessRate); break;
+            default: Interlocked.Increment(ref _ejectionsDetectedFailurePercentage); break;
+        }
+    }
 }

@@ -3,6 +3,14 @@ using SharpProxy.Core.Configuration;
 
 namespace SharpProxy.Core.Upstream;
 
+/// <summary>How load balancing sees a host: Envoy's healthy, degraded and unhealthy host lists.</summary>
+internal enum HostAvailability
+{
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
 /// <summary>One upstream host of a cluster: its address and its live counters (shared by all workers).</summary>
 internal sealed class HostState
 {
@@ -12,6 +20,7 @@ internal sealed class HostState
     private long _totalConnections;
     private long _connectFailures;
     private long _errors;
+    private int _ejected;
 
     public HostState(EndpointConfig config, IPEndPoint endPoint)
     {
@@ -37,6 +46,25 @@ internal sealed class HostState
 
     /// <summary>Envoy treats HEALTHY, UNKNOWN and DEGRADED as usable; UNHEALTHY, DRAINING and TIMEOUT as not.</summary>
     public bool IsUsable => Config.Health is EndpointHealthStatus.Healthy or EndpointHealthStatus.Unknown or EndpointHealthStatus.Degraded;
+
+    /// <summary>
+    /// Envoy's coarse health: UNHEALTHY, DRAINING and TIMEOUT endpoints and hosts ejected by outlier detection are
+    /// unhealthy; DEGRADED endpoints are degraded; HEALTHY and UNKNOWN are healthy.
+    /// </summary>
+    public HostAvailability Availability => IsEjected
+        ? HostAvailability.Unhealthy
+        : Config.Health switch
+        {
+            EndpointHealthStatus.Healthy or EndpointHealthStatus.Unknown => HostAvailability.Healthy,
+            EndpointHealthStatus.Degraded => HostAvailability.Degraded,
+            _ => HostAvailability.Unhealthy,
+        };
+
+    /// <summary>True while outlier detection has ejected the host (Envoy's FAILED_OUTLIER_CHECK flag).</summary>
+    public bool IsEjected => Volatile.Read(ref _ejected) != 0;
+
+    /// <summary>The host's outlier-detection counters, when the cluster has outlier_detection.</summary>
+    public OutlierHostMonitor? Outlier { get; internal set; }
 
     public long ActiveRequests => Volatile.Read(ref _activeRequests);
 
@@ -74,4 +102,6 @@ internal sealed class HostState
     public void OnConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
 
     public void OnConnectFailure() => Interlocked.Increment(ref _connectFailures);
+
+    internal void SetEjected(bool ejected) => Volatile.Write(ref _ejected, ejected ? 1 : 0);
 }

@@ -21,6 +21,9 @@ internal sealed partial class HttpForwarder(ILogger logger)
 {
     private const int BufferSize = 64 * 1024;
 
+    /// <summary>Envoy's local reply body when a circuit breaker refuses the request (reset reason "overflow").</summary>
+    internal const string OverflowBody = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
+
     public async Task ForwardAsync(HttpContext context, ForwardContext forward)
     {
         var cluster = forward.Cluster;
@@ -51,6 +54,11 @@ internal sealed partial class HttpForwarder(ILogger logger)
 
         var host = forward.Host;
         RetryHosts tried = default;
+
+        // circuit_breakers max_retries: a retry holds one from the decision to the end of the retried try.
+        var retriesHeld = 0;
+        try
+        {
         for (var attempt = 0; ; attempt++)
         {
             if (log is not null)
@@ -72,10 +80,19 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 : new StreamingRequestContent(context.Request.Body, bodyCompleted, log, context.Request.ContentLength);
             using var request = CreateRequest(context, forward, host, isWebSocket, content);
 
+            // circuit_breakers max_requests: upstream requests in flight on the cluster, across all workers.
+            if (!cluster.Resources.TryAcquireRequest())
+            {
+                cluster.Stats.OnPendingOverflow();
+                await LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamOverflow, OverflowBody, forward.IsGrpc).ConfigureAwait(false);
+                return;
+            }
+
             host.OnRequestStart();
             cluster.Stats.OnRequestStart();
             var status = 0;
             var retry = false;
+            var overflowed = false;
             HttpResponseMessage? response = null;
             try
             {
@@ -83,18 +100,27 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 {
                     response = await cluster.GetPool(forward.Worker).Invoker.SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
                 }
+                catch (Exception ex) when (IsOverflow(ex))
+                {
+                    // max_pending_requests refused the connection this request waited for; Envoy never retries an overflow.
+                    overflowed = true;
+                    status = StatusCodes.Status503ServiceUnavailable;
+                    await LocalReply.WriteAsync(context, status, ResponseFlags.UpstreamOverflow, OverflowBody, forward.IsGrpc).ConfigureAwait(false);
+                    return;
+                }
                 catch (Exception ex)
                 {
                     var failure = Classify(context, ex, cancellation, perTry);
                     status = StatusFor(failure);
                     var retriable = policy is not null && RetryRules.ShouldRetry(policy, failure);
-                    if (retriable && CanRetry(context, policy!, attempt, replayable))
+                    var retryOverflow = false;
+                    if (retriable && CanRetry(context, policy!, attempt, replayable) && AcquireRetry(cluster, ref retriesHeld, ref retryOverflow))
                     {
                         retry = true;
                     }
                     else
                     {
-                        await ReplyToSendFailureAsync(context, forward, host, failure, ex, retriesExhausted: retriable).ConfigureAwait(false);
+                        await ReplyToSendFailureAsync(context, forward, host, failure, ex, retriesExhausted: retriable && !retryOverflow, retryOverflow).ConfigureAwait(false);
                         return;
                     }
                 }
@@ -102,7 +128,9 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 if (!retry)
                 {
                     status = (int)response!.StatusCode;
-                    if (policy is not null && RetryRules.ShouldRetry(policy, response) && CanRetry(context, policy, attempt, replayable))
+                    var retryOverflow = false;
+                    if (policy is not null && RetryRules.ShouldRetry(policy, response) && CanRetry(context, policy, attempt, replayable)
+                        && AcquireRetry(cluster, ref retriesHeld, ref retryOverflow))
                     {
                         retry = true;
                     }
@@ -121,9 +149,30 @@ internal sealed partial class HttpForwarder(ILogger logger)
             }
             finally
             {
+                // Outlier detection sees every try: the upstream status (for gRPC, a grpc-status in the headers mapped as
+                // Envoy maps it) or the local-origin failure (503 connect failure or reset, 504 timeout); not a client
+                // that left (499 without a response) nor an overflow, which says nothing about the host.
+                if (cluster.Outlier is { } outlier && !overflowed)
+                {
+                    var reported = response is null ? (status == 499 ? 0 : status)
+                        : forward.IsGrpc ? OutlierDetector.GrpcAwareStatus(response.Headers, status)
+                        : status;
+                    if (reported != 0)
+                    {
+                        outlier.ReportStatus(host, reported);
+                    }
+                }
+
                 response?.Dispose();
                 host.OnRequestEnd(status);
                 cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
+                cluster.Resources.ReleaseRequest();
+                if (attempt > 0)
+                {
+                    // This try was a retry: it held one max_retries slot since the decision to make it.
+                    cluster.ReleaseRetry();
+                    retriesHeld--;
+                }
             }
 
             cluster.Stats.OnRetry();
@@ -150,6 +199,27 @@ internal sealed partial class HttpForwarder(ILogger logger)
 
             host = next;
         }
+        }
+        finally
+        {
+            // A retry decided but never sent (back-off cut short, no host, overflow) still holds its slot.
+            for (; retriesHeld > 0; retriesHeld--)
+            {
+                cluster.ReleaseRetry();
+            }
+        }
+    }
+
+    private static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
+    {
+        if (cluster.TryAcquireRetry())
+        {
+            held++;
+            return true;
+        }
+
+        overflowed = true;
+        return false;
     }
 
     private static bool CanRetry(HttpContext context, RetryPolicyConfig policy, int attempt, ReplayableRequestBody? body) =>
@@ -404,7 +474,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
         _ => new HttpMethod(method),
     };
 
-    private async Task ReplyToSendFailureAsync(HttpContext context, ForwardContext forward, HostState host, UpstreamFailure failure, Exception ex, bool retriesExhausted)
+    private async Task ReplyToSendFailureAsync(HttpContext context, ForwardContext forward, HostState host, UpstreamFailure failure, Exception ex, bool retriesExhausted, bool retryOverflow = false)
     {
         var cluster = forward.Cluster;
         switch (failure)
@@ -418,7 +488,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 await LocalReply.WriteAsync(
                     context,
                     StatusCodes.Status504GatewayTimeout,
-                    WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout),
+                    WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout, retryOverflow),
                     "upstream request timeout",
                     forward.IsGrpc).ConfigureAwait(false);
                 return;
@@ -427,7 +497,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 await LocalReply.WriteAsync(
                     context,
                     StatusCodes.Status503ServiceUnavailable,
-                    WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted),
+                    WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
                     "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
                     forward.IsGrpc).ConfigureAwait(false);
                 return;
@@ -436,7 +506,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 await LocalReply.WriteAsync(
                     context,
                     StatusCodes.Status503ServiceUnavailable,
-                    WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted),
+                    WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted, retryOverflow),
                     failure == UpstreamFailure.RefusedStream
                         ? "upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset"
                         : "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
@@ -445,9 +515,27 @@ internal sealed partial class HttpForwarder(ILogger logger)
         }
     }
 
-    /// <summary>Envoy adds URX when the failure was one the policy retries but no retry was left.</summary>
-    private static string WithRetryLimit(string flags, bool retriesExhausted) =>
-        retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded : flags;
+    /// <summary>
+    /// Envoy adds UO when max_retries refused the retry, and URX when the failure was one the policy retries but no
+    /// retry was left (flags in Envoy's order).
+    /// </summary>
+    private static string WithRetryLimit(string flags, bool retriesExhausted, bool retryOverflow) =>
+        retryOverflow ? flags + "," + ResponseFlags.UpstreamOverflow
+        : retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded
+        : flags;
+
+    private static bool IsOverflow(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is UpstreamOverflowException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static bool IsConnectFailure(Exception ex)
     {

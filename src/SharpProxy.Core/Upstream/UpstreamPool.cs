@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace SharpProxy.Core.Upstream;
 
@@ -7,14 +9,26 @@ namespace SharpProxy.Core.Upstream;
 /// One worker's connections to one cluster: a SocketsHttpHandler owned by that worker alone (Envoy's per-worker pools).
 /// Connections are opened by <see cref="ConnectAsync"/> so they go straight to the chosen host's address and are counted.
 /// </summary>
+/// <remarks>
+/// max_connections is a cluster-wide limit (Envoy's circuit breakers are per cluster, its pools per worker), enforced
+/// here and not with MaxConnectionsPerServer (per handler, per host). A new connection beyond the limit waits for
+/// another connection of the cluster to close, as Envoy leaves the request pending; meanwhile the handler gives the
+/// waiting request to any connection of this pool to that host that frees up first. As in Envoy (whose pools are per
+/// worker and host), a worker with no connection at all to the host still opens one (counted in upstream_cx_overflow). Waiting connection attempts are what max_pending_requests limits:
+/// one more fails the request waiting for it with 503 UO.
+/// </remarks>
 internal sealed class UpstreamPool : IDisposable
 {
     private readonly ClusterState _cluster;
+    private readonly TimeSpan _connectTimeout;
+    private readonly ConcurrentDictionary<HostState, StrongBox<int>> _openByHost = new();
+    private readonly StrongBox<int> _openToUnknownHosts = new();
 
     public UpstreamPool(ClusterState cluster)
     {
         _cluster = cluster;
         var config = cluster.Config;
+        _connectTimeout = config.ConnectTimeout;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -22,7 +36,8 @@ internal sealed class UpstreamPool : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ConnectTimeout = config.ConnectTimeout > TimeSpan.Zero ? config.ConnectTimeout : Timeout.InfiniteTimeSpan,
+            // connect_timeout bounds the TCP connect only (applied in ConnectAsync), not the wait for a max_connections slot.
+            ConnectTimeout = Timeout.InfiniteTimeSpan,
             PooledConnectionIdleTimeout = config.IdleTimeout ?? TimeSpan.FromHours(1),
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             ActivityHeadersPropagator = null,
@@ -41,23 +56,80 @@ internal sealed class UpstreamPool : IDisposable
         // Request URIs carry the host's literal "ip:port", so the endpoint is known without DNS.
         var host = _cluster.FindHost(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
         EndPoint target = host is not null ? host.EndPoint : context.DnsEndPoint;
+        var open = host is null ? _openToUnknownHosts : _openByHost.GetOrAdd(host, static _ => new StrongBox<int>());
+        var heldSlot = await AcquireConnectionAsync(open, cancellationToken).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_connectTimeout > TimeSpan.Zero)
+        {
+            timeout.CancelAfter(_connectTimeout);
+        }
+
         Socket socket;
         try
         {
-            socket = await UpstreamConnector.ConnectAsync(_cluster, target, cancellationToken).ConfigureAwait(false);
+            // Bound to upstream_bind_config's source when the cluster has one (the connector disposes the socket on failure).
+            socket = await UpstreamConnector.ConnectAsync(_cluster, target, timeout.Token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
             host?.OnConnectFailure();
             _cluster.Stats.OnConnectFailure();
+            _cluster.Resources.ReleaseConnection(heldSlot);
+            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+
             throw;
         }
 
         host?.OnConnectionOpened();
-        return new CountedNetworkStream(socket, host);
+        Interlocked.Increment(ref open.Value);
+        return new CountedNetworkStream(socket, host, open, this, heldSlot);
     }
 
-    private sealed class CountedNetworkStream(Socket socket, HostState? host) : NetworkStream(socket, ownsSocket: true)
+    /// <returns>Whether the connection holds a max_connections slot (false when opened over the limit).</returns>
+    private async ValueTask<bool> AcquireConnectionAsync(StrongBox<int> openToHost, CancellationToken cancellationToken)
+    {
+        var resources = _cluster.Resources;
+        if (resources.TryAcquireConnection())
+        {
+            return true;
+        }
+
+        _cluster.Stats.OnConnectionOverflow();
+        if (Volatile.Read(ref openToHost.Value) == 0)
+        {
+            resources.AcquireConnectionOverLimit();
+            return false;
+        }
+
+        if (!resources.TryAcquirePending())
+        {
+            _cluster.Stats.OnPendingOverflow();
+            throw new UpstreamOverflowException("max_pending_requests");
+        }
+
+        try
+        {
+            await resources.WaitForConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            resources.ReleasePending();
+        }
+
+        return true;
+    }
+
+    private void OnConnectionClosed(HostState? host, StrongBox<int> openToHost, bool heldSlot)
+    {
+        host?.OnConnectionClosed();
+        Interlocked.Decrement(ref openToHost.Value);
+        _cluster.Resources.ReleaseConnection(heldSlot);
+    }
+
+    private sealed class CountedNetworkStream(Socket socket, HostState? host, StrongBox<int> openToHost, UpstreamPool pool, bool heldSlot) : NetworkStream(socket, ownsSocket: true)
     {
         private int _closed;
 
@@ -65,10 +137,16 @@ internal sealed class UpstreamPool : IDisposable
         {
             if (Interlocked.Exchange(ref _closed, 1) == 0)
             {
-                host?.OnConnectionClosed();
+                pool.OnConnectionClosed(host, openToHost, heldSlot);
             }
 
             base.Dispose(disposing);
         }
     }
+}
+
+/// <summary>A circuit breaker refused the request (Envoy's reset reason "overflow", flag UO).</summary>
+internal sealed class UpstreamOverflowException(string limit) : Exception("circuit breaker " + limit + " overflow")
+{
+    public string Limit { get; } = limit;
 }

@@ -95,15 +95,10 @@ internal static class ClusterTranslator
             errors.NotYetSupported(path + ".eds_cluster_config", "eds_cluster_config");
         }
 
-        if (cluster.CircuitBreakers is not null)
-        {
-            errors.NotYetSupported(path + ".circuit_breakers", "circuit_breakers");
-        }
-
-        if (cluster.OutlierDetection is not null)
-        {
-            errors.NotYetSupported(path + ".outlier_detection", "outlier_detection");
-        }
+        var (defaultBreakers, highBreakers) = TranslateCircuitBreakers(cluster.CircuitBreakers, path + ".circuit_breakers", errors);
+        var outlierDetection = cluster.OutlierDetection is { } outlier
+            ? TranslateOutlierDetection(outlier, path + ".outlier_detection", errors)
+            : null;
 
         // Envoy reads the lb config matching lb_policy and ignores the others; the values are validated either way.
         var ringMin = RingHashTable.DefaultMinimumRingSize;
@@ -174,9 +169,18 @@ internal static class ClusterTranslator
             }
         }
 
-        if (cluster.CommonLbConfig is not null)
+        var panicThreshold = 50;
+        if (cluster.CommonLbConfig?.HealthyPanicThreshold is { } panic)
         {
-            errors.NotYetSupported(path + ".common_lb_config", "common_lb_config");
+            if (double.IsNaN(panic.Value) || panic.Value < 0 || panic.Value > 100)
+            {
+                errors.Add(path + ".common_lb_config.healthy_panic_threshold.value", "must be between 0 and 100");
+            }
+            else
+            {
+                // Envoy rounds the percentage to a whole number (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT).
+                panicThreshold = (int)Math.Round(panic.Value, MidpointRounding.AwayFromZero);
+            }
         }
 
         var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() ?? TimeSpan.FromSeconds(5);
@@ -301,6 +305,10 @@ internal static class ClusterTranslator
             RingHashFunction = ringHash,
             MaglevTableSize = maglevSize,
             LeastRequestChoiceCount = choiceCount,
+            HealthyPanicThreshold = panicThreshold,
+            OutlierDetection = outlierDetection,
+            CircuitBreakers = defaultBreakers,
+            HighPriorityCircuitBreakers = highBreakers,
             ConnectTimeout = connectTimeout,
             Protocol = protocol,
             IdleTimeout = idleTimeout,
@@ -310,6 +318,117 @@ internal static class ClusterTranslator
             UpstreamBindAddress = bindAddress,
             UpstreamBindPort = bindPort,
         };
+    }
+
+    private static (CircuitBreakerThresholds Default, CircuitBreakerThresholds High) TranslateCircuitBreakers(ClusterApi.CircuitBreakers? breakers, string path, TranslationErrors errors)
+    {
+        CircuitBreakerThresholds? defaultThresholds = null;
+        CircuitBreakerThresholds? highThresholds = null;
+        if (breakers is null)
+        {
+            return (CircuitBreakerThresholds.Default, CircuitBreakerThresholds.Default);
+        }
+
+        for (var i = 0; i < breakers.Thresholds.Count; i++)
+        {
+            var entry = breakers.Thresholds[i];
+            var entryPath = path + ".thresholds[" + i + "]";
+            var thresholds = new CircuitBreakerThresholds
+            {
+                MaxConnections = entry.MaxConnections ?? 1024,
+                MaxPendingRequests = entry.MaxPendingRequests ?? 1024,
+                MaxRequests = entry.MaxRequests ?? 1024,
+                MaxRetries = entry.MaxRetries ?? 3,
+            };
+
+            // Envoy uses the first entry for each priority and ignores later ones.
+            switch (entry.Priority)
+            {
+                case CoreApi.RoutingPriority.Default:
+                    defaultThresholds ??= thresholds;
+                    break;
+                case CoreApi.RoutingPriority.High:
+                    highThresholds ??= thresholds;
+                    break;
+                default:
+                    errors.Add(entryPath + ".priority", $"unknown routing priority {entry.Priority}");
+                    break;
+            }
+        }
+
+        return (defaultThresholds ?? CircuitBreakerThresholds.Default, highThresholds ?? CircuitBreakerThresholds.Default);
+    }
+
+    private static OutlierDetectionConfig TranslateOutlierDetection(ClusterApi.OutlierDetection outlier, string path, TranslationErrors errors)
+    {
+        if (outlier.SplitExternalLocalOriginErrors)
+        {
+            errors.NotYetSupported(path + ".split_external_local_origin_errors", "split_external_local_origin_errors");
+        }
+
+        var interval = PositiveDuration(outlier.Interval, TimeSpan.FromSeconds(10), path + ".interval", errors);
+        var baseEjection = PositiveDuration(outlier.BaseEjectionTime, TimeSpan.FromSeconds(30), path + ".base_ejection_time", errors);
+        // Envoy: an unset max_ejection_time is the larger of 300 s and base_ejection_time; a set one below base is an error.
+        var maxEjection = outlier.MaxEjectionTime is null
+            ? (baseEjection > TimeSpan.FromSeconds(300) ? baseEjection : TimeSpan.FromSeconds(300))
+            : PositiveDuration(outlier.MaxEjectionTime, TimeSpan.FromSeconds(300), path + ".max_ejection_time", errors);
+        if (maxEjection < baseEjection)
+        {
+            errors.Add(path + ".max_ejection_time", "outlier detector's max_ejection_time cannot be smaller than base_ejection_time");
+        }
+
+        return new OutlierDetectionConfig
+        {
+            Consecutive5xx = (int)Math.Min(outlier.Consecutive5Xx ?? 5u, int.MaxValue),
+            ConsecutiveGatewayFailure = (int)Math.Min(outlier.ConsecutiveGatewayFailure ?? 5u, int.MaxValue),
+            Interval = interval,
+            BaseEjectionTime = baseEjection,
+            MaxEjectionTime = maxEjection,
+            MaxEjectionPercent = Percent(outlier.MaxEjectionPercent, 10, path + ".max_ejection_percent", errors),
+            EnforcingConsecutive5xx = Percent(outlier.EnforcingConsecutive5Xx, 100, path + ".enforcing_consecutive_5xx", errors),
+            EnforcingConsecutiveGatewayFailure = Percent(outlier.EnforcingConsecutiveGatewayFailure, 0, path + ".enforcing_consecutive_gateway_failure", errors),
+            EnforcingSuccessRate = Percent(outlier.EnforcingSuccessRate, 100, path + ".enforcing_success_rate", errors),
+            SuccessRateMinimumHosts = (int)Math.Min(outlier.SuccessRateMinimumHosts ?? 5u, int.MaxValue),
+            SuccessRateRequestVolume = outlier.SuccessRateRequestVolume ?? 100u,
+            SuccessRateStdevFactor = (int)Math.Min(outlier.SuccessRateStdevFactor ?? 1900u, int.MaxValue),
+            FailurePercentageThreshold = Percent(outlier.FailurePercentageThreshold, 85, path + ".failure_percentage_threshold", errors),
+            EnforcingFailurePercentage = Percent(outlier.EnforcingFailurePercentage, 0, path + ".enforcing_failure_percentage", errors),
+            FailurePercentageMinimumHosts = (int)Math.Min(outlier.FailurePercentageMinimumHosts ?? 5u, int.MaxValue),
+            FailurePercentageRequestVolume = outlier.FailurePercentageRequestVolume ?? 50u,
+        };
+    }
+
+    private static TimeSpan PositiveDuration(Google.Protobuf.WellKnownTypes.Duration? value, TimeSpan fallback, string path, TranslationErrors errors)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        var span = value.ToTimeSpan();
+        if (span <= TimeSpan.Zero)
+        {
+            errors.Add(path, "must be greater than 0");
+            return fallback;
+        }
+
+        return span;
+    }
+
+    private static int Percent(uint? value, int fallback, string path, TranslationErrors errors)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        if (value > 100)
+        {
+            errors.Add(path, "must be at most 100");
+            return fallback;
+        }
+
+        return (int)value.Value;
     }
 
     private static void CheckHttp2Options(CoreApi.Http2ProtocolOptions? options, string path, TranslationErrors errors)

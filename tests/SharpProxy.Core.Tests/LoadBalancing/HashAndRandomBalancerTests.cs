@@ -23,13 +23,20 @@ public sealed class HashAndRandomBalancerTests
     }
 
     [Fact]
-    public void RingHash_SkipsUnusableHosts_AndEmptyGivesNull()
+    public void EveryPolicy_UnusableHostOnlyInPanic_AndEmptyGivesNull()
     {
         var hosts = new List<HostState> { Host(90, health: EndpointHealthStatus.Unhealthy) };
-        Assert.Null(new RingHashBalancer(hosts).Pick(0, 1, 0));
-        Assert.Null(new MaglevBalancer(hosts).Pick(0, 1, 0));
-        Assert.Null(new RandomBalancer(hosts).Pick(0, null, 0));
-        Assert.Null(new LeastRequestBalancer(hosts).Pick(0, null, 0));
+        foreach (var policy in new[] { LbPolicyKind.RingHash, LbPolicyKind.Maglev, LbPolicyKind.Random, LbPolicyKind.LeastRequest })
+        {
+            // Panic disabled: the unhealthy host is never used. Default 50 % threshold: 0 % healthy is panic, so it is.
+            Assert.Null(LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = policy, HealthyPanicThreshold = 0 }, hosts, 1).Pick(0, 1, 0));
+            Assert.Same(hosts[0], LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = policy }, hosts, 1).Pick(0, 1, 0));
+        }
+
+        Assert.Null(new RingHashBalancer([]).Pick(0, 1, 0));
+        Assert.Null(new MaglevBalancer([]).Pick(0, 1, 0));
+        Assert.Null(new RandomBalancer([]).Pick(0, null, 0));
+        Assert.Null(new LeastRequestBalancer([]).Pick(0, null, 0));
     }
 
     [Fact]
@@ -217,11 +224,18 @@ public sealed class HashAndRandomBalancerTests
     public void Factory_BuildsEveryPolicy()
     {
         var hosts = Ports(90, 91, 92);
-        Assert.IsType<RingHashBalancer>(LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.RingHash, RingMinimumSize = 12 }, hosts, 2));
-        Assert.IsType<MaglevBalancer>(LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.Maglev, MaglevTableSize = 7 }, hosts, 2));
-        Assert.IsType<RandomBalancer>(LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.Random }, hosts, 2));
-        var lr = Assert.IsType<LeastRequestBalancer>(LoadBalancerFactory.Create(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.LeastRequest, LeastRequestChoiceCount = 3 }, hosts, 2));
+        Assert.IsType<RingHashBalancer>(Level(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.RingHash, RingMinimumSize = 12 }, hosts));
+        Assert.IsType<MaglevBalancer>(Level(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.Maglev, MaglevTableSize = 7 }, hosts));
+        Assert.IsType<RandomBalancer>(Level(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.Random }, hosts));
+        var lr = Assert.IsType<LeastRequestBalancer>(Level(new ClusterConfig { Name = "c", LbPolicy = LbPolicyKind.LeastRequest, LeastRequestChoiceCount = 3 }, hosts));
         Assert.Equal(3, lr.ChoiceCount);
+    }
+
+    private static LoadBalancer? Level(ClusterConfig config, List<HostState> hosts)
+    {
+        var balancer = LoadBalancerFactory.Create(config, hosts, 2);
+        Assert.Equal(0, balancer.DirectLevel);
+        return balancer.LevelBalancer(0);
     }
 
     private static List<HostState> Ports(params int[] ports) => [.. ports.Select(p => Host(p))];

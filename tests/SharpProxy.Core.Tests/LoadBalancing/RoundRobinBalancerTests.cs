@@ -47,10 +47,12 @@ public sealed class RoundRobinBalancerTests
     }
 
     [Fact]
-    public void Pick_UnhealthyAndDrainingHosts_NeverPicked()
+    public void Pick_UnhealthyAndDrainingHosts_NeverPickedAbovePanicThreshold()
     {
+        // One of four usable is 25 %: below Envoy's 50 % panic threshold, so only with panic disabled (0) are the
+        // unhealthy, draining and timed-out hosts left out.
         var hosts = Hosts((1, EndpointHealthStatus.Unhealthy), (1, EndpointHealthStatus.Healthy), (1, EndpointHealthStatus.Draining), (1, EndpointHealthStatus.Timeout));
-        var balancer = new RoundRobinBalancer(hosts, workers: 2);
+        var balancer = LoadBalancerFactory.Create(Config(panicThreshold: 0), hosts, workers: 2);
 
         for (var i = 0; i < 20; i++)
         {
@@ -59,11 +61,13 @@ public sealed class RoundRobinBalancerTests
     }
 
     [Fact]
-    public void Pick_NoUsableHost_Null()
+    public void Pick_NoUsableHost_NullWithPanicDisabled_PanicPicksItOtherwise()
     {
         var hosts = Hosts((1, EndpointHealthStatus.Unhealthy));
 
-        Assert.Null(new RoundRobinBalancer(hosts, workers: 1).Pick(0, null, 0));
+        Assert.Null(LoadBalancerFactory.Create(Config(panicThreshold: 0), hosts, workers: 1).Pick(0, null, 0));
+        Assert.Same(hosts[0], LoadBalancerFactory.Create(Config(), hosts, workers: 1).Pick(0, null, 0));
+        Assert.Null(LoadBalancerFactory.Create(Config(), [], workers: 1).Pick(0, null, 0));
         Assert.Null(new RoundRobinBalancer([], workers: 1).Pick(0, null, 0));
     }
 
@@ -72,10 +76,10 @@ public sealed class RoundRobinBalancerTests
     {
         var primary = Host(1, EndpointHealthStatus.Unhealthy, priority: 0, port: 1);
         var failover = Host(1, EndpointHealthStatus.Healthy, priority: 1, port: 2);
-        Assert.Same(failover, new RoundRobinBalancer([primary, failover], 1).Pick(0, null, 0));
+        Assert.Same(failover, LoadBalancerFactory.Create(Config(), [primary, failover], 1).Pick(0, null, 0));
 
         var healthyPrimary = Host(1, EndpointHealthStatus.Healthy, priority: 0, port: 3);
-        var balancer = new RoundRobinBalancer([healthyPrimary, failover], 1);
+        var balancer = LoadBalancerFactory.Create(Config(), [healthyPrimary, failover], 1);
         for (var i = 0; i < 10; i++)
         {
             Assert.Same(healthyPrimary, balancer.Pick(0, null, 0));
@@ -94,6 +98,9 @@ public sealed class RoundRobinBalancerTests
         Assert.NotSame(worker0[0], worker0[1]);
         Assert.NotSame(worker1[0], worker1[1]);
     }
+
+    private static ClusterConfig Config(int panicThreshold = 50) =>
+        new() { Name = "c", LbPolicy = LbPolicyKind.RoundRobin, HealthyPanicThreshold = panicThreshold };
 
     private static List<HostState> Hosts(params (uint Weight, EndpointHealthStatus Health)[] specs)
     {
