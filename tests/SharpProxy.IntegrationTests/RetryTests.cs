@@ -164,6 +164,23 @@ public sealed class RetryTests(RetryProxyFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task MaxRetriesCircuitBreaker_RefusesTheRetry_FlagUO()
+    {
+        using var client = Bed.CreateHttp1Client();
+        var path = "/flaky/1/" + Guid.NewGuid().ToString("N");
+        using (var response = await client.GetAsync("/nobudget" + path))
+        {
+            // max_retries: 0 leaves no retry budget: the upstream's 503 stands after one try.
+            await ProxyAssert.StatusAsync(HttpStatusCode.ServiceUnavailable, response, Bed.Proxy);
+            Assert.Equal(1, Bed.V1.FlakyCount(path));
+        }
+
+        using var failed = await client.GetAsync("/nobudget-dead/x");
+        await ProxyAssert.StatusAsync(HttpStatusCode.ServiceUnavailable, failed, Bed.Proxy);
+        Assert.Equal("UF,UO", ProxyAssert.Flags(failed));
+    }
+
+    [Fact]
     public async Task Stats_CountRetries()
     {
         using var client = Bed.CreateHttp1Client();
@@ -243,6 +260,15 @@ public sealed class RetryProxyFixture : ProxyFixture
                           prefix_rewrite: /
                           timeout: 20s
                           retry_policy: { retry_on: "gateway-error", num_retries: 1, per_try_timeout: 0.3s }
+                      - match: { prefix: /nobudget/ }
+                        route:
+                          cluster: flaky_nobudget
+                          prefix_rewrite: /
+                          retry_policy: { retry_on: 5xx, num_retries: 2 }
+                      - match: { prefix: /nobudget-dead/ }
+                        route:
+                          cluster: dead_nobudget
+                          retry_policy: { retry_on: connect-failure, num_retries: 2 }
                       - match: { prefix: / }
                         route: { cluster: flaky }
                   http_filters:
@@ -258,6 +284,24 @@ public sealed class RetryProxyFixture : ProxyFixture
               endpoints:
               - lb_endpoints:
                 - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{V1_PORT}} } } }
+          - name: flaky_nobudget
+            connect_timeout: 1s
+            type: STATIC
+            circuit_breakers: { thresholds: [ { max_retries: 0 } ] }
+            load_assignment:
+              cluster_name: flaky_nobudget
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{V1_PORT}} } } }
+          - name: dead_nobudget
+            connect_timeout: 1s
+            type: STATIC
+            circuit_breakers: { thresholds: [ { max_retries: 0 } ] }
+            load_assignment:
+              cluster_name: dead_nobudget
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{DEAD_PORT}} } } }
           - name: rr_with_dead
             connect_timeout: 1s
             type: STATIC
