@@ -163,7 +163,7 @@ def main():
     out += scenario_table("1 MB response body, 8 connections (wrk)", rows, unavailable, "big")
     out += scenario_table(f"Fixed rate, {rate}, HTTP/1.1, 16 connections (h2load --rps)", rows, unavailable, "rate")
 
-    out += ["## SharpProxy settings (HTTP/1.1 keep-alive, 32 connections; all pinned to CPU 0)", ""]
+    out += ["## SharpProxy settings (HTTP/1.1 keep-alive, 32 connections; pinned to CPU 0 unless the row says CPUs 0-1)", ""]
     out += ["| Variant | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | ×default CPU/req | ×default RSS | threads | server-GC threads |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     base_rep = rows["h1"].get("sharpproxy", {})
