@@ -3,7 +3,7 @@
 # proxy and SharpProxy, each with one worker and keep-alive to the upstream. Proxy on CPU 0, load generator and
 # upstream on CPU 1. Prints a markdown table and writes it to perf/load/results/<UTC timestamp>.md.
 #
-#   perf/load/run.sh             3 repetitions, ~12 minutes
+#   perf/load/run.sh             3 repetitions, ~13 minutes
 #   perf/load/run.sh --quick     1 repetition, short runs, ~3 minutes
 #   perf/load/run.sh --reps 5 --rate 3000
 #
@@ -61,7 +61,10 @@ P_SP=19082; P_SP_ADMIN=19083
 P_HA=19084
 P_NX=19086; P_NX_H2=19087
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# Progress goes to the script's own stderr (fd 9), also from inside a function whose stderr is redirected when a
+# signal arrives.
+exec 9>&2
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&9; }
 die() { log "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -72,13 +75,18 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     local pid child
-    for pid in "${PIDS[@]}"; do
+    for pid in ${CHILDREN[@]+"${CHILDREN[@]}"}; do
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill -TERM "$child" 2>/dev/null || true; done
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
         if kill -0 "$pid" 2>/dev/null; then
             for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill -TERM "$child" 2>/dev/null || true; done
             kill -TERM "$pid" 2>/dev/null || true
         fi
     done
-    for pid in "${PIDS[@]}"; do
+    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         if kill -0 "$pid" 2>/dev/null; then
             for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill -KILL "$child" 2>/dev/null || true; done
@@ -95,6 +103,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Run a command in the background and wait for it: a signal then interrupts the wait at once (bash defers traps while
+# a foreground child runs), and cleanup stops the child. Returns the command's exit status.
+CHILDREN=()
+bg_wait() {
+    "$@" &
+    local pid=$! rc=0
+    CHILDREN+=("$pid")
+    wait "$pid" || rc=$?
+    local kept=() p
+    for p in "${CHILDREN[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    CHILDREN=(${kept[@]+"${kept[@]}"})
+    return "$rc"
+}
+
 # Stop one started process (and its children) and forget it.
 stop_pid() {
     local pid=$1 child
@@ -108,7 +130,7 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
     local kept=() p
     for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-    PIDS=("${kept[@]}")
+    PIDS=(${kept[@]+"${kept[@]}"})
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -200,7 +222,7 @@ to_ms() { # wrk duration ("812.00us", "1.20ms", "1.01s") -> ms
 }
 
 run_wrk() { # url conns seconds outfile
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$2" -d"$3"s --latency "$1" >"$4" 2>&1 || true
+    bg_wait taskset -c "$LOAD_CPU" wrk -t1 -c"$2" -d"$3"s --latency "$1" >"$4" 2>&1 || true
     local rps p50 p99 reqs errs non2xx sockerr
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$4")
     p50=$(awk '$1 == "50%" { print $2 }' "$4")
@@ -217,7 +239,7 @@ run_wrk() { # url conns seconds outfile
 run_h2load() { # outfile logfile h2load-args...
     local out=$1 reqlog=$2; shift 2
     rm -f "$reqlog"
-    taskset -c "$LOAD_CPU" h2load -t1 --log-file="$reqlog" "$@" >"$out" 2>&1 || true
+    bg_wait taskset -c "$LOAD_CPU" h2load -t1 --log-file="$reqlog" "$@" >"$out" 2>&1 || true
     python3 - "$out" "$reqlog" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -388,14 +410,15 @@ EOF
 build_sharpproxy() {
     local pub="$LAB_DIR/.publish"
     log "publishing SharpProxy (Release, ReadyToRun) ..."
-    if (cd "$REPO" && dotnet publish src/SharpProxy -c Release -r linux-x64 -p:PublishReadyToRun=true --self-contained false \
-            -o "$pub" -nologo -v quiet) >"$WORK/publish.log" 2>&1 && [[ -x $pub/sharpproxy ]]; then
+    # --disable-build-servers: no MSBuild/compiler server outlives the lab.
+    if bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishReadyToRun=true --self-contained false \
+            --disable-build-servers -o "$pub" -nologo -v quiet >"$WORK/publish.log" 2>&1 && [[ -x $pub/sharpproxy ]]; then
         SP_BIN="$pub/sharpproxy"
         BUILD_KIND="ReadyToRun publish (linux-x64, framework-dependent)"
     else
         log "ReadyToRun publish failed (see below); falling back to a plain Release build"
         tail -5 "$WORK/publish.log" >&2 || true
-        (cd "$REPO" && dotnet build src/SharpProxy -c Release -nologo -v quiet) >"$WORK/build.log" 2>&1 \
+        bg_wait dotnet build "$REPO/src/SharpProxy" -c Release --disable-build-servers -nologo -v quiet >"$WORK/build.log" 2>&1 \
             || { tail -20 "$WORK/build.log" >&2; die "Release build failed"; }
         SP_BIN="$REPO/src/SharpProxy/bin/Release/net10.0/sharpproxy"
         BUILD_KIND="plain Release build (ReadyToRun publish failed)"
@@ -490,11 +513,12 @@ measure() { # rep target scenario
     p_cpu0=$([[ $TARGET_PID != 0 ]] && cpu_ticks "$TARGET_PID" || echo 0)
     u_cpu0=$(cpu_ticks "$UP_PID")
     case "$scenario" in
-        h1) result=$(run_wrk "$url/" "$H1_CONNS" "$DUR" "$out.txt") ;;
-        h2) result=$(run_h2load "$out.txt" "$out.log" -c"$H2_CONNS" -m"$H2_STREAMS" -D"$DUR" "$url/") ;;
-        big) result=$(run_wrk "$url/1m" "$BIG_CONNS" "$DUR_1M" "$out.txt") ;;
-        rate) result=$(run_h2load "$out.txt" "$out.log" --h1 -c"$RATE_CONNS" --rps="$per_conn_rps" -D"$DUR" "$url/") ;;
+        h1) run_wrk "$url/" "$H1_CONNS" "$DUR" "$out.txt" >"$out.res" ;;
+        h2) run_h2load "$out.txt" "$out.log" -c"$H2_CONNS" -m"$H2_STREAMS" -D"$DUR" "$url/" >"$out.res" ;;
+        big) run_wrk "$url/1m" "$BIG_CONNS" "$DUR_1M" "$out.txt" >"$out.res" ;;
+        rate) run_h2load "$out.txt" "$out.log" --h1 -c"$RATE_CONNS" --rps="$per_conn_rps" -D"$DUR" "$url/" >"$out.res" ;;
     esac
+    result=$(cat "$out.res")
     p_cpu1=$([[ $TARGET_PID != 0 ]] && cpu_ticks "$TARGET_PID" || echo 0)
     u_cpu1=$(cpu_ticks "$UP_PID")
     hwm=$([[ $TARGET_PID != 0 ]] && status_kb "$TARGET_PID" VmHWM || echo 0)

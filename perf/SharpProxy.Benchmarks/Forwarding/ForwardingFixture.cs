@@ -97,7 +97,7 @@ internal static class ForwardingFixture
         return context;
     }
 
-    public delegate HttpRequestMessage CreateRequestCall(HttpContext context, ForwardContext forward, bool isWebSocket, TaskCompletionSource bodyCompleted);
+    public delegate HttpRequestMessage CreateRequestCall(HttpContext context, ForwardContext forward, HostState host, bool isWebSocket, HttpContent? content);
 
     public delegate void CopyResponseHeadersCall(HttpContext context, ForwardContext forward, HttpResponseMessage response);
 
