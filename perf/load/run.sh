@@ -3,7 +3,7 @@
 # proxy and SharpProxy, each with one worker and keep-alive to the upstream. Proxy on CPU 0, load generator and
 # upstream on CPU 1. Prints a markdown table and writes it to perf/load/results/<UTC timestamp>.md.
 #
-#   perf/load/run.sh             3 repetitions, ~13 minutes
+#   perf/load/run.sh             3 repetitions, ~12 minutes plus the build
 #   perf/load/run.sh --quick     1 repetition, short runs, ~3 minutes
 #   perf/load/run.sh --reps 5 --rate 3000
 #
