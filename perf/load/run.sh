@@ -478,6 +478,10 @@ start_target() { # name [extra env assignments...]
     }
     sleep 1
     IDLE_KB=$(status_kb "$pid" VmRSS)
+    # Equivalence check (after the idle sample, which is taken before any proxied request): the proxy must return the
+    # upstream's exact 12-byte body.
+    local body; body=$(curl -s --max-time 5 "http://127.0.0.1:$H1_PORT/" || true)
+    [[ $body == "hello world" ]] || die "$name does not forward the upstream's body (got '${body:0:80}')"
     if [[ $name == sharpproxy* ]]; then
         THREADS=$(ls "/proc/$pid/task" | wc -l)
         SVR_GC=$(cat /proc/"$pid"/task/*/comm 2>/dev/null | grep -c "Server GC" || true)
