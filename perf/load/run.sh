@@ -6,6 +6,7 @@
 #   perf/load/run.sh             3 repetitions, ~12 minutes plus the build
 #   perf/load/run.sh --quick     1 repetition, short runs, ~3 minutes
 #   perf/load/run.sh --reps 5 --rate 3000
+#   perf/load/run.sh --quick --targets haproxy,sharpproxy --no-variants
 #
 # All traffic stays on 127.0.0.1; every process started here is stopped on exit, Ctrl-C or error.
 set -Eeuo pipefail
@@ -17,6 +18,8 @@ REPS=3
 QUICK=0
 RATE=4000
 INSTALL=1
+TARGETS="direct,haproxy,nginx,sharpproxy"
+VARIANTS_ON=1
 usage() {
     sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
@@ -25,6 +28,8 @@ options:
   --quick         1 repetition, 3 s runs (overrides --reps)
   --rate N        total requests/s of the fixed-rate run (default 4000)
   --no-install    do not apt-get missing tools (fail instead)
+  --targets LIST  comma-separated subset of direct,haproxy,nginx,sharpproxy (default: all; ratios need haproxy)
+  --no-variants   skip the SharpProxy-only settings rows (concurrency, GC, inline completions)
 EOF
 }
 while [[ $# -gt 0 ]]; do
@@ -35,12 +40,19 @@ while [[ $# -gt 0 ]]; do
         --rate) RATE=${2:?--rate needs a number}; shift 2 ;;
         --rate=*) RATE=${1#*=}; shift ;;
         --no-install) INSTALL=0; shift ;;
+        --targets) TARGETS=${2:?--targets needs a list}; shift 2 ;;
+        --targets=*) TARGETS=${1#*=}; shift ;;
+        --no-variants) VARIANTS_ON=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ $REPS =~ ^[1-9][0-9]?$ ]] || { echo "--reps: expected 1-99, got '$REPS'" >&2; exit 2; }
 [[ $RATE =~ ^[1-9][0-9]*$ ]] || { echo "--rate: expected a positive number, got '$RATE'" >&2; exit 2; }
+IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+for t in "${TARGET_LIST[@]}"; do
+    [[ $t =~ ^(direct|haproxy|nginx|sharpproxy)$ ]] || { echo "--targets: unknown target '$t'" >&2; exit 2; }
+done
 
 if [[ $QUICK == 1 ]]; then
     REPS=1; DUR=3; WARM=1; DUR_1M=3
@@ -557,7 +569,7 @@ main() {
     log "upstream nginx pid $UP_PID on CPU $LOAD_CPU; proxies on CPU $PROXY_CPU; $REPS repetition(s) of ${DUR}s runs"
 
     local rep target scenario variant
-    local targets=(direct haproxy nginx sharpproxy)
+    local targets=("${TARGET_LIST[@]}")
     # SharpProxy-only variants (name|env): HTTP/1.1 scenario and startup figures only.
     local variants=(
         "sharpproxy-c2|"
@@ -576,6 +588,7 @@ main() {
             done
             [[ $TARGET_PID == 0 ]] || stop_pid "$TARGET_PID"
         done
+        [[ $VARIANTS_ON == 1 ]] || continue
         for variant in "${variants[@]}"; do
             local vname=${variant%%|*} venv=${variant#*|}
             # shellcheck disable=SC2086
