@@ -24,6 +24,20 @@ public sealed class ConsistentHashTests(ConsistentHashProxyFixture fixture, ITes
     }
 
     [Fact]
+    public async Task Clusters_ShowRingAndTableSizes()
+    {
+        var (status, clusters) = await Bed.Proxy.AdminGetAsync("/clusters");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var lines = clusters.Split('\n');
+        var ring = Array.Find(lines, l => l.StartsWith("ring::priority_0::ring_size::", StringComparison.Ordinal));
+        Assert.NotNull(ring);
+        Assert.InRange(int.Parse(ring["ring::priority_0::ring_size::".Length..], System.Globalization.CultureInfo.InvariantCulture), 1024, 8_388_608);
+        Assert.Contains("maglev::priority_0::table_size::65537", lines);
+        Assert.Contains("ring::default_priority::max_requests::1024", lines);
+        Assert.Contains(lines, l => l.StartsWith("ring::127.0.0.1:", StringComparison.Ordinal) && l.EndsWith("::weight::1", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task RingHash_SameHeaderValue_300RequestsOneUpstream_DifferentValuesSpread()
     {
         using var client = Bed.CreateHttp1Client();

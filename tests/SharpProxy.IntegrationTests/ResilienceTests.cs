@@ -146,6 +146,13 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             "upstream c unejected",
             TimeSpan.FromMilliseconds(50));
         output.WriteLine($"back in service after {clock.ElapsedMilliseconds} ms");
+
+        // /clusters keeps the ejection count and shows the host healthy again.
+        var (_, clusters) = await bed.Proxy.AdminGetAsync("/clusters");
+        var hostPrefix = "::127.0.0.1:" + bad.Http1Port + "::";
+        var lines = clusters.Split('\n');
+        Assert.Contains(lines, l => l.Contains(hostPrefix + "num_ejections::", StringComparison.Ordinal) && !l.EndsWith("::0", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(hostPrefix + "health_flags::healthy", StringComparison.Ordinal));
     }
 
     [Fact]

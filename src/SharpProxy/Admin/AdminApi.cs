@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.LoadBalancing;
 using SharpProxy.Core.Upstream;
 using SharpProxy.Hosting;
 using SharpProxy.Xds.Bootstrap;
@@ -76,7 +78,29 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         {
             var name = cluster.Name;
             text.Append(name).Append("::observability_name::").Append(name).Append('\n');
-            text.Append(name).Append("::added_via_api::false\n");
+            AppendThresholds(text, name + "::default_priority::", cluster.Config.CircuitBreakers);
+            AppendThresholds(text, name + "::high_priority::", cluster.Config.HighPriorityCircuitBreakers);
+            text.Append(name).Append("::added_via_api::").Append(state.Xds?.State.Clusters.ContainsKey(name) == true ? "true" : "false").Append('\n');
+
+            // Not in Envoy's output: how the balancer sees the cluster (per-level load and panic, ring or table size).
+            var balancer = cluster.Balancer;
+            for (var priority = 0; priority < balancer.Load.HealthyLoad.Length; priority++)
+            {
+                var levelPrefix = name + "::priority_" + priority + "::";
+                AppendLine(text, levelPrefix, "healthy_load", balancer.Load.HealthyLoad[priority]);
+                AppendLine(text, levelPrefix, "degraded_load", balancer.Load.DegradedLoad[priority]);
+                text.Append(levelPrefix).Append("panic::").Append(balancer.Load.Panic[priority] ? "true" : "false").Append('\n');
+                switch (balancer.LevelBalancer(priority))
+                {
+                    case RingHashBalancer ring:
+                        AppendLine(text, levelPrefix, "ring_size", ring.RingSize);
+                        break;
+                    case MaglevBalancer maglev:
+                        AppendLine(text, levelPrefix, "table_size", (long)maglev.TableSize);
+                        break;
+                }
+            }
+
             foreach (var host in cluster.Hosts)
             {
                 var prefix = name + "::" + host.Authority + "::";
@@ -91,21 +115,37 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
                 text.Append(prefix).Append("health_flags::").Append(HealthFlags(host)).Append('\n');
                 AppendLine(text, prefix, "weight", host.Weight);
                 AppendLine(text, prefix, "priority", host.Config.Priority);
-                text.Append(prefix).Append("success_rate::-1\n");
+                text.Append(prefix).Append("success_rate::")
+                    .Append((host.Outlier?.SuccessRate ?? -1).ToString(CultureInfo.InvariantCulture)).Append('\n');
+                AppendLine(text, prefix, "num_ejections", host.Outlier?.NumEjections ?? 0);
             }
         }
 
         return TextAsync(context, 200, text.ToString());
     }
 
-    private static string HealthFlags(HostState host) => host.Config.Health switch
+    private static void AppendThresholds(StringBuilder text, string prefix, CircuitBreakerThresholds limits)
     {
-        Core.Configuration.EndpointHealthStatus.Unhealthy => "/failed_eds_health",
-        Core.Configuration.EndpointHealthStatus.Draining => "/eds_status_draining",
-        Core.Configuration.EndpointHealthStatus.Timeout => "/failed_eds_health",
-        Core.Configuration.EndpointHealthStatus.Degraded => "/degraded_eds_health",
-        _ => "healthy",
-    };
+        AppendLine(text, prefix, "max_connections", limits.MaxConnections);
+        AppendLine(text, prefix, "max_pending_requests", limits.MaxPendingRequests);
+        AppendLine(text, prefix, "max_requests", limits.MaxRequests);
+        AppendLine(text, prefix, "max_retries", limits.MaxRetries);
+    }
+
+    /// <summary>Envoy's health_flags: "healthy", or the reasons joined by '/' (EDS status, outlier ejection).</summary>
+    private static string HealthFlags(HostState host)
+    {
+        var eds = host.Config.Health switch
+        {
+            Core.Configuration.EndpointHealthStatus.Unhealthy => "/failed_eds_health",
+            Core.Configuration.EndpointHealthStatus.Draining => "/eds_status_draining",
+            Core.Configuration.EndpointHealthStatus.Timeout => "/failed_eds_health",
+            Core.Configuration.EndpointHealthStatus.Degraded => "/degraded_eds_health",
+            _ => "",
+        };
+        var flags = host.IsEjected ? eds + "/failed_outlier_check" : eds;
+        return flags.Length == 0 ? "healthy" : flags;
+    }
 
     private string Stats()
     {
