@@ -3,6 +3,7 @@ using System.Net;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.LoadBalancing;
 using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
+using LbApi = SharpProxy.Xds.Api.Extensions.LoadBalancingPolicies;
 using CoreApi = SharpProxy.Xds.Api.Config.Core.V3;
 using UpstreamApi = SharpProxy.Xds.Api.Extensions.Upstreams.Http.V3;
 
@@ -20,6 +21,11 @@ internal static class ClusterTranslator
         {
             errors.Add(path + ".name", "a cluster name is required");
             return null;
+        }
+
+        if (cluster.LoadBalancingPolicy is { } extension)
+        {
+            cluster = ApplyLoadBalancingPolicy(cluster, extension, path + ".load_balancing_policy", errors);
         }
 
         var type = cluster.Type switch
@@ -452,5 +458,82 @@ internal static class ClusterTranslator
         {
             errors.NotYetSupported(path + ".initial_connection_window_size", "initial_connection_window_size");
         }
+    }
+
+    /// <summary>
+    /// <c>load_balancing_policy</c>: Envoy takes the first policy in the list it supports and ignores <c>lb_policy</c>.
+    /// The typed extensions carry the same settings as the legacy <c>lb_policy</c> + <c>*_lb_config</c> pair, so the
+    /// chosen one is written back in that form and translated by the same code.
+    /// </summary>
+    private static ClusterApi.Cluster ApplyLoadBalancingPolicy(ClusterApi.Cluster cluster, ClusterApi.LoadBalancingPolicy extension, string path, TranslationErrors errors)
+    {
+        if (cluster.LbConfigCase != ClusterApi.Cluster.LbConfigOneofCase.None)
+        {
+            errors.Add(path, "cannot be combined with " + cluster.LbConfigCase + " (set the policy's options in its typed config)");
+            return cluster;
+        }
+
+        for (var i = 0; i < extension.Policies.Count; i++)
+        {
+            var any = extension.Policies[i].TypedExtensionConfig?.TypedConfig;
+            if (any is null)
+            {
+                continue;
+            }
+
+            var result = cluster.Clone();
+            result.LoadBalancingPolicy = null;
+            if (any.Is(LbApi.RoundRobin.V3.RoundRobin.Descriptor))
+            {
+                result.LbPolicy = ClusterApi.Cluster.Types.LbPolicy.RoundRobin;
+            }
+            else if (any.Is(LbApi.Random.V3.Random.Descriptor))
+            {
+                result.LbPolicy = ClusterApi.Cluster.Types.LbPolicy.Random;
+            }
+            else if (any.Is(LbApi.LeastRequest.V3.LeastRequest.Descriptor))
+            {
+                var leastRequest = any.Unpack<LbApi.LeastRequest.V3.LeastRequest>();
+                result.LbPolicy = ClusterApi.Cluster.Types.LbPolicy.LeastRequest;
+                if (leastRequest.ChoiceCount is { } choices)
+                {
+                    result.LeastRequestLbConfig = new ClusterApi.Cluster.Types.LeastRequestLbConfig { ChoiceCount = choices };
+                }
+            }
+            else if (any.Is(LbApi.RingHash.V3.RingHash.Descriptor))
+            {
+                var ring = any.Unpack<LbApi.RingHash.V3.RingHash>();
+                result.LbPolicy = ClusterApi.Cluster.Types.LbPolicy.RingHash;
+                result.RingHashLbConfig = new ClusterApi.Cluster.Types.RingHashLbConfig
+                {
+                    MinimumRingSize = ring.MinimumRingSize,
+                    MaximumRingSize = ring.MaximumRingSize,
+
+                    // The extension's enum has DEFAULT_HASH (= XX_HASH) first; the legacy one starts at XX_HASH.
+                    HashFunction = ring.HashFunction == LbApi.RingHash.V3.RingHash.Types.HashFunction.MurmurHash2
+                        ? ClusterApi.Cluster.Types.RingHashLbConfig.Types.HashFunction.MurmurHash2
+                        : ClusterApi.Cluster.Types.RingHashLbConfig.Types.HashFunction.XxHash,
+                };
+            }
+            else if (any.Is(LbApi.Maglev.V3.Maglev.Descriptor))
+            {
+                var maglev = any.Unpack<LbApi.Maglev.V3.Maglev>();
+                result.LbPolicy = ClusterApi.Cluster.Types.LbPolicy.Maglev;
+                if (maglev.TableSize is { } tableSize)
+                {
+                    result.MaglevLbConfig = new ClusterApi.Cluster.Types.MaglevLbConfig { TableSize = tableSize };
+                }
+            }
+            else
+            {
+                // Not one we support: Envoy moves on to the next entry.
+                continue;
+            }
+
+            return result;
+        }
+
+        errors.Add(path + ".policies", "no policy SharpProxy supports (round_robin, least_request, random, ring_hash, maglev in envoy.extensions.load_balancing_policies.*.v3)");
+        return cluster;
     }
 }

@@ -86,6 +86,69 @@ public sealed class ClusterLbPolicyTranslationTests
         Assert.Contains("not supported yet", error, StringComparison.Ordinal);
     }
 
+    private static string Policy(string typeAndFields) =>
+        "load_balancing_policy: { policies: [ { typed_extension_config: { name: lb, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies."
+        + typeAndFields + " } } } ] }";
+
+    [Fact]
+    public void LoadBalancingPolicy_RingHashExtension_SameAsLegacyConfig()
+    {
+        var cluster = LoadCluster(Policy("ring_hash.v3.RingHash, minimum_ring_size: 12, maximum_ring_size: 4096, hash_function: MURMUR_HASH_2"));
+
+        Assert.Equal(LbPolicyKind.RingHash, cluster.LbPolicy);
+        Assert.Equal(12UL, cluster.RingMinimumSize);
+        Assert.Equal(4096UL, cluster.RingMaximumSize);
+        Assert.Equal(RingHashFunction.MurmurHash2, cluster.RingHashFunction);
+        Assert.Equal(RingHashFunction.XxHash, LoadCluster(Policy("ring_hash.v3.RingHash, hash_function: DEFAULT_HASH")).RingHashFunction);
+    }
+
+    [Theory]
+    [InlineData("maglev.v3.Maglev, table_size: 251", (int)LbPolicyKind.Maglev)]
+    [InlineData("least_request.v3.LeastRequest, choice_count: 4", (int)LbPolicyKind.LeastRequest)]
+    [InlineData("round_robin.v3.RoundRobin", (int)LbPolicyKind.RoundRobin)]
+    [InlineData("random.v3.Random", (int)LbPolicyKind.Random)]
+    public void LoadBalancingPolicy_Extensions(string typeAndFields, int expectedKind)
+    {
+        var expected = (LbPolicyKind)expectedKind;
+        // lb_policy says RANDOM: the extension wins, as in Envoy.
+        var cluster = LoadCluster("lb_policy: RANDOM\n    " + Policy(typeAndFields));
+
+        Assert.Equal(expected, cluster.LbPolicy);
+        if (expected == LbPolicyKind.Maglev)
+        {
+            Assert.Equal(251UL, cluster.MaglevTableSize);
+        }
+
+        if (expected == LbPolicyKind.LeastRequest)
+        {
+            Assert.Equal(4, cluster.LeastRequestChoiceCount);
+        }
+    }
+
+    [Fact]
+    public void LoadBalancingPolicy_FirstEntryWins()
+    {
+        var cluster = LoadCluster("load_balancing_policy: { policies: [ "
+            + "{ typed_extension_config: { name: a, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev } } }, "
+            + "{ typed_extension_config: { name: b, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random } } } ] }");
+
+        Assert.Equal(LbPolicyKind.Maglev, cluster.LbPolicy);
+    }
+
+    [Fact]
+    public void LoadBalancingPolicy_WithLegacyLbConfig_IsAnError()
+    {
+        var error = LoadError("ring_hash_lb_config: { minimum_ring_size: 12 }\n    " + Policy("random.v3.Random"));
+        Assert.Contains("static_resources.clusters[0].load_balancing_policy", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LoadBalancingPolicy_Empty_IsAnError()
+    {
+        var error = LoadError("load_balancing_policy: { policies: [] }");
+        Assert.Contains("static_resources.clusters[0].load_balancing_policy.policies: no policy SharpProxy supports", error, StringComparison.Ordinal);
+    }
+
     private static string Yaml(string lb) => $$"""
         static_resources:
           clusters:
