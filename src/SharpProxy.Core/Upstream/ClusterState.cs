@@ -32,6 +32,7 @@ internal sealed class ClusterState : IDisposable
         Config = config;
         Hosts = hosts;
         Fingerprint = fingerprint;
+        Stats = Telemetry.Metrics.StatsStore.Process.Cluster(config.Name);
         _pools = new UpstreamPool?[Math.Max(1, workers)];
         var byEndPoint = new Dictionary<IPEndPoint, HostState>();
         foreach (var host in hosts)
@@ -84,7 +85,7 @@ internal sealed class ClusterState : IDisposable
     /// <summary>The current balancer; replaced as a whole when host health changes, read with one volatile read.</summary>
     public PriorityLoadBalancer Balancer => Volatile.Read(ref _balancer);
 
-    public ClusterStats Stats { get; } = new();
+    public ClusterStats Stats { get; }
 
     /// <summary>Circuit breakers (DEFAULT priority), shared by all workers.</summary>
     public ClusterResources Resources { get; }

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using SharpProxy.Core.Filters;
+
+namespace SharpProxy.Core.Telemetry.Metrics;
+
+/// <summary>
+/// The one metrics call at the end of every HTTP request: Istio's request metrics and Envoy's http.* request stats.
+/// Reads only what the request already holds (status, flag header, grpc-status) and allocates nothing.
+/// </summary>
+internal static class HttpRequestTelemetry
+{
+    public static void OnRequestEnd(StatsStore store, HttpContext context, RequestLogState state, HttpConnectionManagerStats http, IstioReporter reporter, bool isGrpc)
+    {
+        var response = context.Response;
+        var aborted = context.RequestAborted.IsCancellationRequested && !response.HasStarted;
+
+        // Istio reports code 0 when no response was sent (the client left first).
+        var code = aborted ? 0 : response.StatusCode;
+        var flags = ResponseFlagsOf(response, aborted);
+        http.OnRequestEnd(code);
+
+        var durationMilliseconds = (long)Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;
+        var responseBytes = state.BytesSent > 0 ? state.BytesSent : response.ContentLength ?? 0;
+        var requestBytes = Volatile.Read(ref state.BytesReceived);
+        var grpcStatus = isGrpc ? GrpcStatusOf(context) : -1;
+        var istio = store.Istio;
+        var labels = istio.LabelsFor(reporter, state.Cluster, state.Host);
+        istio.RecordHttp(labels, isGrpc, code, flags, grpcStatus, durationMilliseconds, requestBytes, responseBytes);
+    }
+
+    public static bool IsGrpc(HttpRequest request)
+    {
+        var contentType = request.ContentType;
+        return contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string ResponseFlagsOf(HttpResponse response, bool aborted)
+    {
+        var header = response.Headers[LocalReply.ResponseFlagsHeader];
+        if (header.Count == 1 && header[0] is { Length: > 0 } flags)
+        {
+            return flags;
+        }
+
+        return aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None;
+    }
+
+    /// <summary>grpc-status from the trailers, or from the headers of a trailers-only response; -1 when absent.</summary>
+    private static int GrpcStatusOf(HttpContext context)
+    {
+        var status = context.Response.Headers["grpc-status"];
+        if (status.Count == 0 && context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers)
+        {
+            status = trailers["grpc-status"];
+        }
+
+        return status.Count == 1 && int.TryParse(status[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : -1;
+    }
+}
