@@ -215,6 +215,16 @@ public sealed class MetricsTests(ITestOutputHelper output)
             Assert.Contains("server.live: 1\n", text, StringComparison.Ordinal);
 
             await AssertScrapePortAsync(scrapePort);
+
+            // Every client above is disposed: the listeners' active-connection gauges come back to zero.
+            await Polling.UntilAsync(
+                async () =>
+                {
+                    var (_, body) = await proxy.AdminGetAsync("/stats/prometheus");
+                    return PrometheusScrape.Parse(body).Sum("envoy_listener_downstream_cx_active") == 0;
+                },
+                TimeSpan.FromSeconds(10),
+                "envoy_listener_downstream_cx_active back to 0");
         }
         finally
         {
