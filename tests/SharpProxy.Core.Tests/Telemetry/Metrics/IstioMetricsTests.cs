@@ -120,6 +120,77 @@ public sealed class IstioMetricsTests
     }
 
     [Fact]
+    public void TcpMetrics_ProcessHook_ReportsIntoTheProcessStore()
+    {
+        var name = "outbound|6379||cache-" + Guid.NewGuid().ToString("N")[..8] + ".ns.svc.cluster.local";
+        using var cluster = NewCluster(name, out var host);
+
+        var series = TcpMetrics.Series(TrafficDirection.Outbound, cluster, host);
+        series.ConnectionOpened();
+        series.AddReceivedBytes(7);
+        series.ConnectionClosed();
+
+        var text = new StringBuilder();
+        StatsStore.Process.Istio.WritePrometheus(text);
+        var scrape = PrometheusScrape.Parse(text.ToString());
+        (string, string) service = ("destination_service", name[(name.LastIndexOf('|') + 1)..]);
+        Assert.Equal(1, Assert.Single(scrape.Samples("istio_tcp_connections_closed_total", service)).Value);
+        Assert.Equal(7, Assert.Single(scrape.Samples("istio_tcp_received_bytes_total", service)).Value);
+    }
+
+    [Fact]
+    public void RecordHttp_WithMeterListener_ReportsToTheInstruments()
+    {
+        var metrics = new IstioMetrics();
+        var workload = "meter-" + Guid.NewGuid().ToString("N")[..8];
+        metrics.Configure(new IstioWorkload { WorkloadName = workload });
+        var requests = new List<(long Value, Dictionary<string, object?> Tags)>();
+        var durations = new List<long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ProxyMeter.Name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var copy = new Dictionary<string, object?>();
+            foreach (var tag in tags)
+            {
+                copy[tag.Key] = tag.Value;
+            }
+
+            if (!Equals(copy.GetValueOrDefault("source_workload"), workload))
+            {
+                return;
+            }
+
+            lock (requests)
+            {
+                if (instrument.Name == "istio_requests_total")
+                {
+                    requests.Add((value, copy));
+                }
+                else if (instrument.Name == "istio_request_duration_milliseconds")
+                {
+                    durations.Add(value);
+                }
+            }
+        });
+        listener.Start();
+
+        metrics.RecordHttp(metrics.LabelsFor(IstioReporter.Source, null, null), isGrpc: false, 404, "NR", -1, 12, 0, 0);
+
+        var (count, tags) = Assert.Single(requests);
+        Assert.Equal(1, count);
+        Assert.Equal(("404", "NR", "http", "source"), (tags["response_code"], tags["response_flags"], tags["request_protocol"], tags["reporter"]));
+        Assert.Equal(25, tags.Count);
+        Assert.Equal(12, Assert.Single(durations));
+    }
+
+    [Fact]
     public void LabelsFor_SameValuesFromTwoClusterStates_ShareOneSeries()
     {
         var metrics = new IstioMetrics();
