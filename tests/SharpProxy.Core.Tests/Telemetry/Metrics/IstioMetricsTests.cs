@@ -37,6 +37,40 @@ public sealed class IstioMetricsTests
     }
 
     [Fact]
+    public void RequestEndHook_SteadyState_AllocatesNothing()
+    {
+        var store = new StatsStore();
+        using var cluster = NewCluster("outbound|80||hook.test.svc.cluster.local", out var host);
+        var http = store.Http(new HttpConnectionManagerConfig { StatPrefix = "hook_test" });
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.ContentType = "application/grpc";
+        context.Response.StatusCode = 200;
+        context.Response.Headers["grpc-status"] = "14";
+        var state = new SharpProxy.Core.Telemetry.RequestLogState { Cluster = cluster, Host = host };
+
+        void EndMany(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                http.OnRequestStart();
+                HttpRequestTelemetry.OnRequestEnd(store, context, state, http, IstioReporter.Source, HttpRequestTelemetry.IsGrpc(context.Request));
+            }
+        }
+
+        EndMany(1000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        EndMany(100_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        var text = new StringBuilder();
+        store.Istio.WritePrometheus(text);
+        var series = Assert.Single(PrometheusScrape.Parse(text.ToString()).Samples("istio_requests_total"));
+        Assert.Equal((101_000d, "grpc", "14"), (series.Value, series.Label("request_protocol"), series.Label("grpc_response_status")));
+        Assert.Equal(101_000, http.RqClass(2));
+    }
+
+    [Fact]
     public void WritePrometheus_CountsHistogramsAndLabels_ParseStrictly()
     {
         var metrics = new IstioMetrics();
