@@ -37,15 +37,29 @@ internal static class HttpRequestTelemetry
         return contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// The flag our local reply set, as the shared constant. The header also arrives from upstreams (responses are copied),
+    /// so any value that is not one of our flags is ignored: an upstream cannot mint label values.
+    /// </summary>
     private static string ResponseFlagsOf(HttpResponse response, bool aborted)
     {
         var header = response.Headers[LocalReply.ResponseFlagsHeader];
-        if (header.Count == 1 && header[0] is { Length: > 0 } flags)
+        var flags = header.Count == 1 ? header[0] switch
         {
-            return flags;
-        }
-
-        return aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None;
+            ResponseFlags.NoRouteFound => ResponseFlags.NoRouteFound,
+            ResponseFlags.NoHealthyUpstream => ResponseFlags.NoHealthyUpstream,
+            ResponseFlags.UpstreamConnectionFailure => ResponseFlags.UpstreamConnectionFailure,
+            ResponseFlags.UpstreamConnectionTermination => ResponseFlags.UpstreamConnectionTermination,
+            ResponseFlags.UpstreamRemoteReset => ResponseFlags.UpstreamRemoteReset,
+            ResponseFlags.UpstreamRequestTimeout => ResponseFlags.UpstreamRequestTimeout,
+            ResponseFlags.NoClusterFound => ResponseFlags.NoClusterFound,
+            ResponseFlags.UpstreamOverflow => ResponseFlags.UpstreamOverflow,
+            ResponseFlags.DownstreamConnectionTermination => ResponseFlags.DownstreamConnectionTermination,
+            ResponseFlags.DownstreamProtocolError => ResponseFlags.DownstreamProtocolError,
+            ResponseFlags.UpgradeFailed => ResponseFlags.UpgradeFailed,
+            _ => null,
+        } : null;
+        return flags ?? (aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
     }
 
     /// <summary>grpc-status from the trailers, or from the headers of a trailers-only response; -1 when absent.</summary>
@@ -57,6 +71,12 @@ internal static class HttpRequestTelemetry
             status = trailers["grpc-status"];
         }
 
-        return status.Count == 1 && int.TryParse(status[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : -1;
+        if (status.Count != 1)
+        {
+            return -1;
+        }
+
+        // gRPC clients read codes outside 0..16 as UNKNOWN (2); doing the same keeps the label's values bounded.
+        return int.TryParse(status[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value <= 16 ? value : 2;
     }
 }

@@ -35,6 +35,9 @@ internal sealed record IstioWorkload
 
     public string ClusterId { get; init; } = "";
 
+    /// <summary>ISTIO_VERSION, reported by the istio_build gauge.</summary>
+    public string IstioVersion { get; init; } = "";
+
     /// <summary>
     /// Reads WORKLOAD_NAME, NAMESPACE, CLUSTER_ID and LABELS {app, version, service.istio.io/canonical-name, -revision}.
     /// Missing keys stay empty, as in Istio (its local labels are the raw metadata strings, not "unknown").
@@ -47,6 +50,7 @@ internal sealed record IstioWorkload
             WorkloadName = metadata.GetValueOrDefault("WORKLOAD_NAME") ?? "",
             Namespace = metadata.GetValueOrDefault("NAMESPACE") ?? "",
             ClusterId = metadata.GetValueOrDefault("CLUSTER_ID") ?? "",
+            IstioVersion = metadata.GetValueOrDefault("ISTIO_VERSION") ?? "",
             AppName = labels.GetValueOrDefault("app") ?? "",
             AppVersion = labels.GetValueOrDefault("version") ?? "",
             CanonicalName = labels.GetValueOrDefault("service.istio.io/canonical-name") ?? "",

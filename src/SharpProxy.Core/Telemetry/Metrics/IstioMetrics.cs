@@ -96,6 +96,11 @@ internal sealed class IstioMetrics
     /// <summary>Appends the istio_* families in Prometheus text format.</summary>
     public void WritePrometheus(StringBuilder text)
     {
+        // Istio's proxy version gauge (dashboards read the data plane version from it).
+        text.Append("# TYPE istio_build gauge\nistio_build{component=\"proxy\",");
+        PrometheusText.AppendLabel(text, "tag", Local.IstioVersion.Length > 0 ? Local.IstioVersion : IstioLabelResolver.Unknown);
+        text.Append("} 1\n");
+
         var http = SortedHttp();
         text.Append("# TYPE istio_requests_total counter\n");
         foreach (var series in http)

@@ -70,6 +70,51 @@ public sealed class IstioMetricsTests
         Assert.Equal(101_000, http.RqClass(2));
     }
 
+    [Theory]
+    [InlineData("UO", null, "UO", "")]
+    [InlineData("not-a-flag", null, "-", "")]
+    [InlineData(null, "0", "-", "0")]
+    [InlineData(null, "16", "-", "16")]
+    [InlineData(null, "99", "-", "2")]
+    [InlineData(null, "x", "-", "2")]
+    public void RequestEndHook_FlagsAndGrpcStatus_OnlyBoundedValues(string? flagsHeader, string? grpcStatus, string expectedFlags, string expectedGrpcStatus)
+    {
+        var store = new StatsStore();
+        var http = store.Http(new HttpConnectionManagerConfig { StatPrefix = "bounded" });
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.ContentType = grpcStatus is null ? "text/plain" : "application/grpc+proto";
+        if (flagsHeader is not null)
+        {
+            context.Response.Headers[SharpProxy.Core.Filters.LocalReply.ResponseFlagsHeader] = flagsHeader;
+        }
+
+        if (grpcStatus is not null)
+        {
+            context.Response.Headers["grpc-status"] = grpcStatus;
+        }
+
+        http.OnRequestStart();
+        HttpRequestTelemetry.OnRequestEnd(store, context, new SharpProxy.Core.Telemetry.RequestLogState(), http, IstioReporter.Source, HttpRequestTelemetry.IsGrpc(context.Request));
+
+        var text = new StringBuilder();
+        store.Istio.WritePrometheus(text);
+        var series = Assert.Single(PrometheusScrape.Parse(text.ToString()).Samples("istio_requests_total"));
+        Assert.Equal((expectedFlags, expectedGrpcStatus), (series.Label("response_flags"), series.Label("grpc_response_status")));
+    }
+
+    [Fact]
+    public void WritePrometheus_IstioBuildGauge_FromIstioVersion()
+    {
+        var metrics = new IstioMetrics();
+        metrics.Configure(IstioWorkload.FromNodeMetadata(IstioLabelResolverTests.SidecarNodeMetadata.Add("ISTIO_VERSION", "1.24.2")));
+
+        var text = new StringBuilder();
+        metrics.WritePrometheus(text);
+
+        var build = Assert.Single(PrometheusScrape.Parse(text.ToString()).Samples("istio_build"));
+        Assert.Equal((1d, "proxy", "1.24.2"), (build.Value, build.Label("component"), build.Label("tag")));
+    }
+
     [Fact]
     public void WritePrometheus_CountsHistogramsAndLabels_ParseStrictly()
     {
