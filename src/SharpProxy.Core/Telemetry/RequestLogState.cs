@@ -16,6 +16,9 @@ internal sealed class RequestLogState
 
     public string? UpstreamCluster { get; set; }
 
+    /// <summary>Envoy's short response flag of the local reply this proxy sent, if it sent one (e.g. "UH").</summary>
+    public string? ResponseFlags { get; set; }
+
     /// <summary>The routed cluster (set once routing found it; stays null for NR/NC replies).</summary>
     public Upstream.ClusterState? Cluster { get; set; }
 

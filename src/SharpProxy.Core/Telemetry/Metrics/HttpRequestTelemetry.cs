@@ -8,7 +8,7 @@ namespace SharpProxy.Core.Telemetry.Metrics;
 
 /// <summary>
 /// The one metrics call at the end of every HTTP request: Istio's request metrics and Envoy's http.* request stats.
-/// Reads only what the request already holds (status, flag header, grpc-status) and allocates nothing.
+/// Reads only what the request already holds (status, the local reply's flag, grpc-status) and allocates nothing.
 /// </summary>
 internal static class HttpRequestTelemetry
 {
@@ -19,7 +19,9 @@ internal static class HttpRequestTelemetry
 
         // Istio reports code 0 when no response was sent (the client left first).
         var code = aborted ? 0 : response.StatusCode;
-        var flags = ResponseFlagsOf(response, aborted);
+        // The flag of our own local reply (recorded by LocalReply), never the response header: an upstream proxy's header
+        // describes its hop, and an arbitrary upstream could otherwise mint label values.
+        var flags = state.ResponseFlags ?? (aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
         http.OnRequestEnd(code);
 
         var durationMilliseconds = (long)Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;
@@ -35,31 +37,6 @@ internal static class HttpRequestTelemetry
     {
         var contentType = request.ContentType;
         return contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
-    }
-
-    /// <summary>
-    /// The flag our local reply set, as the shared constant. The header also arrives from upstreams (responses are copied),
-    /// so any value that is not one of our flags is ignored: an upstream cannot mint label values.
-    /// </summary>
-    private static string ResponseFlagsOf(HttpResponse response, bool aborted)
-    {
-        var header = response.Headers[LocalReply.ResponseFlagsHeader];
-        var flags = header.Count == 1 ? header[0] switch
-        {
-            ResponseFlags.NoRouteFound => ResponseFlags.NoRouteFound,
-            ResponseFlags.NoHealthyUpstream => ResponseFlags.NoHealthyUpstream,
-            ResponseFlags.UpstreamConnectionFailure => ResponseFlags.UpstreamConnectionFailure,
-            ResponseFlags.UpstreamConnectionTermination => ResponseFlags.UpstreamConnectionTermination,
-            ResponseFlags.UpstreamRemoteReset => ResponseFlags.UpstreamRemoteReset,
-            ResponseFlags.UpstreamRequestTimeout => ResponseFlags.UpstreamRequestTimeout,
-            ResponseFlags.NoClusterFound => ResponseFlags.NoClusterFound,
-            ResponseFlags.UpstreamOverflow => ResponseFlags.UpstreamOverflow,
-            ResponseFlags.DownstreamConnectionTermination => ResponseFlags.DownstreamConnectionTermination,
-            ResponseFlags.DownstreamProtocolError => ResponseFlags.DownstreamProtocolError,
-            ResponseFlags.UpgradeFailed => ResponseFlags.UpgradeFailed,
-            _ => null,
-        } : null;
-        return flags ?? (aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
     }
 
     /// <summary>grpc-status from the trailers, or from the headers of a trailers-only response; -1 when absent.</summary>
