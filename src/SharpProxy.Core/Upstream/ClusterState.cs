@@ -32,7 +32,8 @@ internal sealed class ClusterState : IDisposable
         Config = config;
         Hosts = hosts;
         Fingerprint = fingerprint;
-        Stats = Telemetry.Metrics.StatsStore.Process.Cluster(config.Name);
+        // A rebuilt cluster keeps counting into its predecessor's counters, as Envoy's stats outlive a cluster update.
+        Stats = previous?.Stats ?? new ClusterStats();
         _pools = new UpstreamPool?[Math.Max(1, workers)];
         var byEndPoint = new Dictionary<IPEndPoint, HostState>();
         foreach (var host in hosts)

@@ -1,8 +1,8 @@
 namespace SharpProxy.Core.Upstream;
 
 /// <summary>
-/// Envoy-named per-cluster counters (cluster.NAME.upstream_rq_total etc.). One instance per cluster name for the process
-/// (see <see cref="Telemetry.Metrics.StatsStore"/>), so the counters survive config pushes that rebuild the cluster, as Envoy's do.
+/// Envoy-named per-cluster counters (cluster.NAME.upstream_rq_total etc.). A cluster rebuilt by a config push takes over
+/// its predecessor's instance (see <see cref="ClusterState"/>), so the counters survive the update, as Envoy's do.
 /// </summary>
 internal sealed class ClusterStats
 {

@@ -3,26 +3,23 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using SharpProxy.Core.Configuration;
-using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Telemetry.Metrics;
 
 /// <summary>
-/// The process's stats, like Envoy's stats store: counters live here by name, so a config push that rebuilds a
-/// cluster or listener keeps counting into the same counters. Tests may create their own store.
+/// The process's listener, HTTP connection manager and Istio stats, like Envoy's stats store: counters live here by name,
+/// so a config push that rebuilds a listener keeps counting into the same counters. (Cluster counters live on the cluster
+/// and pass from a rebuilt cluster to its successor.) Tests may create their own store.
 /// </summary>
 internal sealed class StatsStore
 {
     public static readonly StatsStore Process = new();
 
-    private readonly ConcurrentDictionary<string, ClusterStats> _clusters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ListenerStats> _listeners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, HttpConnectionManagerStats> _http = new(StringComparer.Ordinal);
     private readonly ConditionalWeakTable<HttpConnectionManagerConfig, HttpConnectionManagerStats> _httpByConfig = new();
 
     public IstioMetrics Istio { get; } = new();
-
-    public ClusterStats Cluster(string name) => _clusters.GetOrAdd(name, static _ => new ClusterStats());
 
     /// <summary>listener.&lt;address&gt;_&lt;port&gt; as Envoy names it (IPv6 in brackets, ':' becomes '_' on export).</summary>
     public ListenerStats Listener(IPEndPoint endPoint) => _listeners.GetOrAdd(ListenerStatName(endPoint), static name => new ListenerStats(name));
