@@ -11,6 +11,9 @@ internal sealed record ListenerConfig
 
     public required int Port { get; init; }
 
+    /// <summary>Envoy's traffic_direction; Istio's metrics take their <c>reporter</c> label from it.</summary>
+    public TrafficDirection Direction { get; init; }
+
     public ImmutableArray<FilterChainConfig> FilterChains { get; init; } = [];
 
     /// <summary>
@@ -30,6 +33,14 @@ internal sealed record ListenerConfig
     /// (else 0.0.0.0:port / [::]:port), and stays on this listener's own chains when there is none.
     /// </summary>
     public bool HandOffToOriginalDestination { get; init; }
+}
+
+/// <summary>Envoy's core.v3.TrafficDirection.</summary>
+internal enum TrafficDirection
+{
+    Unspecified,
+    Inbound,
+    Outbound,
 }
 
 /// <summary>Envoy's filter_chain_match subset. A null field matches anything.</summary>

@@ -22,6 +22,12 @@ internal sealed record NodeConfig
     public string Id { get; init; } = "";
 
     public string Cluster { get; init; } = "";
+
+    /// <summary>
+    /// node.metadata: top-level key -> value; strings as they are, other scalars as their text, structs and lists as JSON
+    /// (Istio's pilot-agent puts the workload identity here: NAME, NAMESPACE, WORKLOAD_NAME, LABELS, CLUSTER_ID, MESH_ID).
+    /// </summary>
+    public ImmutableDictionary<string, string> Metadata { get; init; } = ImmutableDictionary<string, string>.Empty;
 }
 
 internal sealed record AdminConfig(string Address, int Port);

@@ -18,6 +18,8 @@ internal static class LocalReply
     /// <param name="grpcStatus">For gRPC callers, the status to send instead of the one mapped from <paramref name="status"/>.</param>
     public static Task WriteAsync(HttpContext context, int status, string flags, string body, bool isGrpc, int? grpcStatus)
     {
+        // Metrics and the access log take the flag from here: the response header may also come from an upstream proxy.
+        context.Features.Get<Telemetry.RequestLogState>()?.ResponseFlags = flags;
         var response = context.Response;
         if (response.HasStarted)
         {

@@ -35,6 +35,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private int _nextWorker = -1;
     private BoundListener? _admin;
+    private BoundListener? _prometheus;
 
     public ListenerManager(DispatchTransport transport, SnapshotHolder snapshots, int workers, ILoggerFactory loggerFactory)
     {
@@ -57,6 +58,19 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     {
         _admin = Bind("admin", admin.Address, admin.Port, isAdmin: true);
         _ = AcceptLoopAsync(_admin);
+    }
+
+    /// <summary>Bound address of the Prometheus scrape listener, once bound.</summary>
+    public IPEndPoint? PrometheusEndPoint => _prometheus?.LocalEndPoint;
+
+    /// <summary>
+    /// A second admin-served socket for Prometheus scraping, like Istio's 15090 (all addresses). The admin API answers
+    /// only /stats/prometheus on it.
+    /// </summary>
+    public void BindPrometheus(int port)
+    {
+        _prometheus = Bind("prometheus", "0.0.0.0", port, isAdmin: true);
+        _ = AcceptLoopAsync(_prometheus);
     }
 
     /// <summary>Binds listeners new in the snapshot and stops those that left it. Throws on a bind failure.</summary>
@@ -146,6 +160,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _shutdown.Cancel();
         StopAccepting();
         _admin?.Stop();
+        _prometheus?.Stop();
         _shutdown.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -264,7 +279,16 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
             if (chain.TcpProxy is { } tcp)
             {
-                await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token).ConfigureAwait(false);
+                bound.Stats.OnConnectionOpened();
+                try
+                {
+                    await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    bound.Stats.OnConnectionClosed();
+                }
+
                 return;
             }
 
@@ -323,6 +347,11 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             Log.ConnectionSetupFailed(_logger, bound.Name, ex);
             socket.Dispose();
             return;
+        }
+
+        if (!bound.IsAdmin)
+        {
+            bound.Stats.Track(connection.ConnectionClosed);
         }
 
         try
@@ -447,6 +476,9 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         public bool IsAdmin { get; } = isAdmin;
 
         public IPEndPoint LocalEndPoint { get; } = (IPEndPoint)socket.LocalEndPoint!;
+
+        /// <summary>listener.&lt;address&gt;.downstream_cx_* (HTTP and TCP proxy connections).</summary>
+        public Telemetry.Metrics.ListenerStats Stats => field ??= Telemetry.Metrics.StatsStore.Process.Listener(LocalEndPoint);
 
         public CancellationToken Stopping => _stopping.Token;
 

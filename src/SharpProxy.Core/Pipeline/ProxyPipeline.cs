@@ -8,6 +8,7 @@ using SharpProxy.Core.LoadBalancing;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
 using SharpProxy.Core.Telemetry;
+using SharpProxy.Core.Telemetry.Metrics;
 using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Pipeline;
@@ -37,38 +38,42 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         }
 
         var chain = listener.Chains[connection.FilterChainIndex];
-        var http = chain.Http!;
-        if (!http.AccessLogs.IsDefaultOrEmpty)
-        {
-            return HandleWithAccessLogAsync(context, connection, snapshot, chain, http);
-        }
-
-        return RouteAndForwardAsync(context, connection, snapshot, chain, http);
+        return HandleObservedAsync(context, connection, snapshot, listener, chain, chain.Http!);
     }
 
-    private async Task HandleWithAccessLogAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http)
+    /// <summary>The process's stats (Envoy-style counters and Istio's metrics).</summary>
+    internal StatsStore Stats { get; init; } = StatsStore.Process;
+
+    /// <summary>Every request ends here: one metrics hook, then the access log when the HCM has one.</summary>
+    private async Task HandleObservedAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledListener listener, CompiledFilterChain chain, HttpConnectionManagerConfig http)
     {
         var state = new RequestLogState();
         context.Features.Set(state);
+        var httpStats = Stats.Http(http);
+        httpStats.OnRequestStart();
+        var isGrpc = IsGrpc(context.Request);
         try
         {
-            await RouteAndForwardAsync(context, connection, snapshot, chain, http).ConfigureAwait(false);
+            await RouteAndForwardAsync(context, connection, snapshot, chain, http, isGrpc).ConfigureAwait(false);
         }
         finally
         {
-            var line = AccessLogSink.FormatDefault(context, state, state.RequestId);
-            foreach (var log in http.AccessLogs)
+            HttpRequestTelemetry.OnRequestEnd(Stats, context, state, httpStats, IstioLabelResolver.ReporterFor(listener.Config.Direction), isGrpc);
+            if (!http.AccessLogs.IsDefaultOrEmpty)
             {
-                AccessLogSink.For(log).Write(line);
+                var line = AccessLogSink.FormatDefault(context, state, state.RequestId);
+                foreach (var log in http.AccessLogs)
+                {
+                    AccessLogSink.For(log).Write(line);
+                }
             }
         }
     }
 
-    private Task RouteAndForwardAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http)
+    private Task RouteAndForwardAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http, bool isGrpc)
     {
         var routes = chain.Routes;
         var request = context.Request;
-        var isGrpc = IsGrpc(request);
         if (routes is null)
         {
             return LocalReply.WriteAsync(context, StatusCodes.Status404NotFound, ResponseFlags.NoRouteFound, "", isGrpc);
@@ -185,6 +190,7 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         if (host is null)
         {
             cluster.Stats.OnNoHealthyUpstream();
+            context.Features.Get<RequestLogState>()?.Cluster = cluster;
             return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ResponseFlags.NoHealthyUpstream, "no healthy upstream", isGrpc);
         }
 
@@ -229,11 +235,7 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         return _forwarder.ForwardAsync(context, forward);
     }
 
-    private static bool IsGrpc(HttpRequest request)
-    {
-        var contentType = request.ContentType;
-        return contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
-    }
+    private static bool IsGrpc(HttpRequest request) => HttpRequestTelemetry.IsGrpc(request);
 
     private static void SplitTarget(string rawTarget, out string path, out string query)
     {

@@ -75,11 +75,9 @@ internal sealed class AccessLogSink : IAsyncDisposable
     {
         var request = context.Request;
         var response = context.Response;
-        var flags = response.Headers[LocalReply.ResponseFlagsHeader].ToString();
-        if (flags.Length == 0)
-        {
-            flags = context.RequestAborted.IsCancellationRequested && !response.HasStarted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None;
-        }
+        // This proxy's own flag (as the metrics use it); the response header may have come from an upstream proxy.
+        var flags = state.ResponseFlags
+            ?? (context.RequestAborted.IsCancellationRequested && !response.HasStarted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
 
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
         var duration = (long)System.Diagnostics.Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;

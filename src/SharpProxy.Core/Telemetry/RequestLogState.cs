@@ -3,8 +3,8 @@ using System.Diagnostics;
 namespace SharpProxy.Core.Telemetry;
 
 /// <summary>
-/// What the access log needs about one request beyond the HttpContext. Allocated only when the request's
-/// connection manager has access logs.
+/// What the access log and the metrics need about one request beyond the HttpContext: start time, body bytes each
+/// way, and the cluster and host the request went to.
 /// </summary>
 internal sealed class RequestLogState
 {
@@ -15,6 +15,15 @@ internal sealed class RequestLogState
     public string? UpstreamHost { get; set; }
 
     public string? UpstreamCluster { get; set; }
+
+    /// <summary>Envoy's short response flag of the local reply this proxy sent, if it sent one (e.g. "UH").</summary>
+    public string? ResponseFlags { get; set; }
+
+    /// <summary>The routed cluster (set once routing found it; stays null for NR/NC replies).</summary>
+    public Upstream.ClusterState? Cluster { get; set; }
+
+    /// <summary>The picked host (null when none was usable: UH).</summary>
+    public Upstream.HostState? Host { get; set; }
 
     /// <summary>The x-request-id the proxy generated, when it did.</summary>
     public string? RequestId { get; set; }

@@ -32,6 +32,8 @@ internal sealed class ClusterState : IDisposable
         Config = config;
         Hosts = hosts;
         Fingerprint = fingerprint;
+        // A rebuilt cluster keeps counting into its predecessor's counters, as Envoy's stats outlive a cluster update.
+        Stats = previous?.Stats ?? new ClusterStats();
         _pools = new UpstreamPool?[Math.Max(1, workers)];
         var byEndPoint = new Dictionary<IPEndPoint, HostState>();
         foreach (var host in hosts)
@@ -84,7 +86,7 @@ internal sealed class ClusterState : IDisposable
     /// <summary>The current balancer; replaced as a whole when host health changes, read with one volatile read.</summary>
     public PriorityLoadBalancer Balancer => Volatile.Read(ref _balancer);
 
-    public ClusterStats Stats { get; } = new();
+    public ClusterStats Stats { get; }
 
     /// <summary>Circuit breakers (DEFAULT priority), shared by all workers.</summary>
     public ClusterResources Resources { get; }

@@ -1,8 +1,13 @@
 namespace SharpProxy.Core.Upstream;
 
-/// <summary>Envoy-named per-cluster counters (cluster.NAME.upstream_rq_total etc.).</summary>
+/// <summary>
+/// Envoy-named per-cluster counters (cluster.NAME.upstream_rq_total etc.). A cluster rebuilt by a config push takes over
+/// its predecessor's instance (see <see cref="ClusterState"/>), so the counters survive the update, as Envoy's do.
+/// </summary>
 internal sealed class ClusterStats
 {
+    /// <summary>upstream_rq_&lt;code&gt; for codes 100..599; other codes only count in their class.</summary>
+    private readonly long[] _rqByCode = new long[600];
     private long _rqTotal;
     private long _rq1xx;
     private long _rq2xx;
@@ -105,6 +110,9 @@ internal sealed class ClusterStats
     /// <summary>outlier_detection.ejections_detected_failure_percentage.</summary>
     public long OutlierEjectionsDetectedFailurePercentage => Volatile.Read(ref _ejectionsDetectedFailurePercentage);
 
+    /// <summary>upstream_rq_&lt;code&gt;: requests that ended with this exact status (100..599).</summary>
+    public long RqWithCode(int code) => (uint)code < (uint)_rqByCode.Length ? Volatile.Read(ref _rqByCode[code]) : 0;
+
     public void OnRequestStart()
     {
         Interlocked.Increment(ref _rqTotal);
@@ -114,6 +122,11 @@ internal sealed class ClusterStats
     public void OnRequestEnd(int status)
     {
         Interlocked.Decrement(ref _rqActive);
+        if (status >= 100 && status < _rqByCode.Length)
+        {
+            Interlocked.Increment(ref _rqByCode[status]);
+        }
+
         switch (status / 100)
         {
             case 1: Interlocked.Increment(ref _rq1xx); break;

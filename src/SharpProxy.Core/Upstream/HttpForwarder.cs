@@ -65,6 +65,8 @@ internal sealed partial class HttpForwarder(ILogger logger)
             {
                 log.UpstreamHost = host.Authority;
                 log.UpstreamCluster = cluster.Name;
+                log.Cluster = cluster;
+                log.Host = host;
             }
 
             using var perTry = policy?.PerTryTimeout is { } perTryTimeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token) : null;

@@ -64,7 +64,12 @@ internal static class BootstrapTranslator
         return new ProxyConfig
         {
             Admin = admin,
-            Node = new NodeConfig { Id = bootstrap.Node?.Id ?? "", Cluster = bootstrap.Node?.Cluster ?? "" },
+            Node = new NodeConfig
+            {
+                Id = bootstrap.Node?.Id ?? "",
+                Cluster = bootstrap.Node?.Cluster ?? "",
+                Metadata = ProtoConvert.Struct(bootstrap.Node?.Metadata),
+            },
             Listeners = listeners.ToImmutable(),
             Clusters = clusters.ToImmutable(),
         };

@@ -61,6 +61,12 @@ internal static class ListenerTranslator
             Name = listener.Name,
             Address = ip,
             Port = port,
+            Direction = listener.TrafficDirection switch
+            {
+                Api.Config.Core.V3.TrafficDirection.Inbound => TrafficDirection.Inbound,
+                Api.Config.Core.V3.TrafficDirection.Outbound => TrafficDirection.Outbound,
+                _ => TrafficDirection.Unspecified,
+            },
             FilterChains = chains.MoveToImmutable(),
             BindToPort = listener.BindToPort ?? true,
 

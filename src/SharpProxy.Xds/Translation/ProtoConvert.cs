@@ -177,6 +177,32 @@ internal static class ProtoConvert
         }
     }
 
+    /// <summary>A Struct's top-level fields as text: strings as they are, numbers and bools as text, structs and lists as JSON.</summary>
+    public static ImmutableDictionary<string, string> Struct(Struct? value)
+    {
+        if (value is null || value.Fields.Count == 0)
+        {
+            return ImmutableDictionary<string, string>.Empty;
+        }
+
+        var entries = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var (key, field) in value.Fields)
+        {
+            entries[key] = ValueText(field);
+        }
+
+        return entries.ToImmutable();
+    }
+
+    private static string ValueText(Value value) => value.KindCase switch
+    {
+        Value.KindOneofCase.StringValue => value.StringValue,
+        Value.KindOneofCase.NumberValue => value.NumberValue.ToString(CultureInfo.InvariantCulture),
+        Value.KindOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        Value.KindOneofCase.NullValue => "",
+        _ => Google.Protobuf.JsonFormatter.Default.Format(value),
+    };
+
     public static MetadataConfig Metadata(CoreApi.Metadata? metadata)
     {
         if (metadata is null || metadata.FilterMetadata.Count == 0)

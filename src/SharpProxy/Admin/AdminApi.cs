@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.LoadBalancing;
+using SharpProxy.Core.Telemetry.Metrics;
 using SharpProxy.Core.Upstream;
 using SharpProxy.Hosting;
 using SharpProxy.Xds.Bootstrap;
@@ -21,6 +22,12 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
     {
         var path = context.Request.Path.Value ?? "/";
         var method = context.Request.Method;
+        if (state.Listeners.PrometheusEndPoint is { } scrape && context.Connection.LocalPort == scrape.Port)
+        {
+            // The scrape port serves the exposition and nothing else (Istio's 15090 has the same single route).
+            return path == "/stats/prometheus" ? PrometheusAsync(context) : TextAsync(context, 404, "not found\n");
+        }
+
         var mutating = path is "/quitquitquit";
         if (mutating && !HttpMethods.IsPost(method))
         {
@@ -33,11 +40,14 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             "/server_info" => JsonAsync(context, ServerInfo()),
             "/config_dump" => TextAsync(context, 200, ConfigDumpWriter.Write(state.Bootstrap, state.Snapshots.Current, state.Xds?.State), "application/json"),
             "/clusters" => ClustersAsync(context),
-            "/stats" => TextAsync(context, 200, Stats()),
+            "/stats" => context.Request.Query["format"] == "json"
+                ? TextAsync(context, 200, StatsExposition.WriteJson(CollectStats()), "application/json")
+                : TextAsync(context, 200, StatsExposition.WriteText(CollectStats())),
+            "/stats/prometheus" => PrometheusAsync(context),
             "/listeners" => ListenersAsync(context),
             "/quitquitquit" => QuitAsync(context),
-            "/" => TextAsync(context, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /quitquitquit (POST)\n  /ready\n  /server_info\n  /stats\n"),
-            _ => TextAsync(context, 404, "invalid path. admin commands are: /clusters /config_dump /listeners /quitquitquit /ready /server_info /stats\n"),
+            "/" => TextAsync(context, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /quitquitquit (POST)\n  /ready\n  /server_info\n  /stats\n  /stats?format=json\n  /stats/prometheus\n"),
+            _ => TextAsync(context, 404, "invalid path. admin commands are: /clusters /config_dump /listeners /quitquitquit /ready /server_info /stats /stats/prometheus\n"),
         };
     }
 
@@ -147,52 +157,30 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         return flags.Length == 0 ? "healthy" : flags;
     }
 
-    private string Stats()
+    private Task PrometheusAsync(HttpContext context) =>
+        TextAsync(context, 200, StatsExposition.WritePrometheus(CollectStats(), StatsStore.Process.Istio), PrometheusText.ContentType);
+
+    private List<EnvoyStat> CollectStats()
     {
-        var lines = new List<string>();
-        foreach (var cluster in state.Snapshots.Current.Clusters)
-        {
-            var stats = cluster.Stats;
-            var prefix = "cluster." + cluster.Name + ".";
-            lines.Add(prefix + "upstream_rq_total: " + stats.RqTotal);
-            lines.Add(prefix + "upstream_rq_active: " + stats.RqActive);
-            lines.Add(prefix + "upstream_rq_1xx: " + stats.Rq1xx);
-            lines.Add(prefix + "upstream_rq_2xx: " + stats.Rq2xx);
-            lines.Add(prefix + "upstream_rq_3xx: " + stats.Rq3xx);
-            lines.Add(prefix + "upstream_rq_4xx: " + stats.Rq4xx);
-            lines.Add(prefix + "upstream_rq_5xx: " + stats.Rq5xx);
-            lines.Add(prefix + "upstream_rq_timeout: " + stats.RqTimeout);
-            lines.Add(prefix + "upstream_rq_retry: " + stats.RqRetry);
-            lines.Add(prefix + "upstream_cx_connect_fail: " + stats.CxConnectFail);
-            lines.Add(prefix + "upstream_cx_none_healthy: " + stats.NoHealthyUpstream);
-            long active = 0, total = 0;
-            foreach (var host in cluster.Hosts)
-            {
-                active += host.ActiveConnections;
-                total += host.TotalConnections;
-            }
-
-            lines.Add(prefix + "upstream_cx_active: " + active);
-            lines.Add(prefix + "upstream_cx_total: " + total);
-            lines.Add(prefix + "membership_total: " + cluster.Hosts.Count);
-        }
-
         using var process = Process.GetCurrentProcess();
-        lines.Add("server.live: " + (state.Ready && !state.Draining ? 1 : 0));
-        lines.Add("server.concurrency: " + state.Options.Concurrency);
-        lines.Add("server.uptime: " + (long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds);
-        lines.Add("server.memory_allocated: " + GC.GetTotalMemory(false));
-        lines.Add("server.memory_heap_size: " + GC.GetGCMemoryInfo().HeapSizeBytes);
-        lines.Add("server.memory_physical_size: " + process.WorkingSet64);
-        lines.Add("server.total_connections: " + state.Listeners.GetBoundListeners().Count);
-        lines.Add("server.config_version: " + state.Snapshots.Current.Version);
-        lines.Add("server.unknown_static_fields: " + state.Bootstrap.IgnoredFields.Count);
-        AddXdsStats(lines);
-        lines.Add("http.fault.delays_injected: " + Core.Filters.FaultInjection.DelaysInjected);
-        lines.Add("http.fault.aborts_injected: " + Core.Filters.FaultInjection.AbortsInjected);
-        lines.Add("access_log.dropped_entries: " + Core.Telemetry.AccessLogSink.TotalDropped);
-        lines.Sort(StringComparer.Ordinal);
-        return string.Join('\n', lines) + "\n";
+        List<(string, long, StatKind)> server =
+        [
+            ("server.live", state.Ready && !state.Draining ? 1 : 0, StatKind.Gauge),
+            ("server.concurrency", state.Options.Concurrency, StatKind.Gauge),
+            ("server.uptime", (long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds, StatKind.Gauge),
+            ("server.memory_allocated", GC.GetTotalMemory(false), StatKind.Gauge),
+            ("server.memory_heap_size", GC.GetGCMemoryInfo().HeapSizeBytes, StatKind.Gauge),
+            ("server.memory_physical_size", process.WorkingSet64, StatKind.Gauge),
+            ("server.total_connections", state.Listeners.GetBoundListeners().Count, StatKind.Gauge),
+            ("server.config_version", state.Snapshots.Current.Version, StatKind.Gauge),
+            ("server.unknown_static_fields", state.Bootstrap.IgnoredFields.Count, StatKind.Gauge),
+            ("http.fault.delays_injected", Core.Filters.FaultInjection.DelaysInjected, StatKind.Counter),
+            ("http.fault.aborts_injected", Core.Filters.FaultInjection.AbortsInjected, StatKind.Counter),
+            ("access_log.dropped_entries", Core.Telemetry.AccessLogSink.TotalDropped, StatKind.Counter),
+        ];
+        var readouts = new List<(string, string)>();
+        AddXdsStats(server, readouts);
+        return StatsExposition.Collect(StatsStore.Process, state.Snapshots.Current.Clusters, server, readouts);
     }
 
     private Task ListenersAsync(HttpContext context)
@@ -255,17 +243,17 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
     }
 
     /// <summary>Envoy's control-plane stats (control_plane.*, cluster_manager.cds.*, listener_manager.lds.*) and ours for EDS/RDS.</summary>
-    private void AddXdsStats(List<string> lines)
+    private void AddXdsStats(List<(string, long, StatKind)> stats, List<(string, string)> readouts)
     {
         if (state.Xds is not { } xds)
         {
             return;
         }
 
-        var stats = xds.Stats;
-        lines.Add("control_plane.connected_state: " + (stats.Connected ? 1 : 0));
-        lines.Add("server.dynamic_unknown_fields: " + stats.IgnoredUnknownFields);
-        foreach (var (type, counters) in stats.Types)
+        var xdsStats = xds.Stats;
+        stats.Add(("control_plane.connected_state", xdsStats.Connected ? 1 : 0, StatKind.Gauge));
+        stats.Add(("server.dynamic_unknown_fields", xdsStats.IgnoredUnknownFields, StatKind.Counter));
+        foreach (var (type, counters) in xdsStats.Types)
         {
             var prefix = type switch
             {
@@ -273,10 +261,10 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
                 "lds" => "listener_manager.lds.",
                 _ => "xds." + type + ".",
             };
-            lines.Add(prefix + "update_attempt: " + counters.Attempts);
-            lines.Add(prefix + "update_success: " + counters.Successes);
-            lines.Add(prefix + "update_rejected: " + counters.Rejected);
-            lines.Add(prefix + "version_text: \"" + xds.State.VersionOf(TypeUrlOf(type)) + "\"");
+            stats.Add((prefix + "update_attempt", counters.Attempts, StatKind.Counter));
+            stats.Add((prefix + "update_success", counters.Successes, StatKind.Counter));
+            stats.Add((prefix + "update_rejected", counters.Rejected, StatKind.Counter));
+            readouts.Add((prefix + "version_text", xds.State.VersionOf(TypeUrlOf(type))));
         }
     }
 

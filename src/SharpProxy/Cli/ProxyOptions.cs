@@ -31,4 +31,7 @@ internal sealed record ProxyOptions
     public int ReadinessPort { get; init; }
 
     public string ReadinessAddress { get; init; } = "0.0.0.0";
+
+    /// <summary>Port of the Prometheus scrape listener (/stats/prometheus on all addresses, like Istio's 15090); 0 = none.</summary>
+    public int PrometheusPort { get; init; }
 }

@@ -28,6 +28,7 @@ internal static class ProxyOptionsParser
               --readiness-port N         serve GET /healthz/ready on N (Istio: 15021): 200 once the config is applied and
                                          the listeners are bound, 503 before and while draining (default 0: off)
               --readiness-address IP     address of the readiness listener (default 0.0.0.0)
+              --prometheus-port N        serve /stats/prometheus on 0.0.0.0:N too (Istio uses 15090); 0 = off (default)
           -h, --help                     this text
               --version                  the version
         """;
@@ -159,6 +160,19 @@ internal static class ProxyOptionsParser
                         }
 
                         options = options with { ReadinessAddress = value! };
+                        break;
+                    }
+
+                case "--prometheus-port":
+                    {
+                        var value = Value();
+                        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+                        {
+                            error = $"--prometheus-port: expected a port number from 0 to 65535, got '{value}'";
+                            return null;
+                        }
+
+                        options = options with { PrometheusPort = port };
                         break;
                     }
 

@@ -43,6 +43,8 @@ internal static partial class ProxyServer
             return 1;
         }
 
+        // The node never changes at runtime: the local side of Istio's labels is fixed here, before any traffic.
+        Core.Telemetry.Metrics.StatsStore.Process.Istio.Configure(Core.Telemetry.Metrics.IstioWorkload.FromNodeMetadata(config.Node.Metadata));
         var holder = new SnapshotHolder(snapshot);
         var transport = new DispatchTransport();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -96,6 +98,11 @@ internal static partial class ProxyServer
             if (options.ReadinessPort > 0)
             {
                 readiness = ReadinessListener.Bind(options.ReadinessAddress, options.ReadinessPort, () => state.Ready && !state.Draining, logger);
+            }
+
+            if (options.PrometheusPort > 0)
+            {
+                listeners.BindPrometheus(options.PrometheusPort);
             }
 
             listeners.Apply(snapshot);
