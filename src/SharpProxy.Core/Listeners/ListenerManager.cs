@@ -282,7 +282,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 bound.Stats.OnConnectionOpened();
                 try
                 {
-                    await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token).ConfigureAwait(false);
+                    await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -7,6 +7,8 @@ using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
 using SharpProxy.Core.Upstream;
 
+using SharpProxy.Core.Telemetry.Metrics;
+
 namespace SharpProxy.Core.Listeners;
 
 /// <summary>
@@ -19,10 +21,11 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
 {
     private const int BufferSize = 64 * 1024;
 
-    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown)
+    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown, TrafficDirection direction = TrafficDirection.Unspecified)
     {
         Socket? upstream = null;
         HostState? host = null;
+        IstioTcpSeries? metrics = null;
         try
         {
             var clusterName = PickCluster(config);
@@ -70,7 +73,11 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
             }
 
             host!.OnConnectionOpened();
-            await RelayAsync(downstream, upstream, config.IdleTimeout, shutdown).ConfigureAwait(false);
+
+            // Istio's TCP metrics: one series per (direction, cluster, host), looked up once per connection.
+            metrics = TcpMetrics.Series(direction, cluster, host);
+            metrics.ConnectionOpened();
+            await RelayAsync(downstream, upstream, config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
         }
         finally
         {
@@ -79,6 +86,8 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
                 host?.OnConnectionClosed();
                 upstream.Dispose();
             }
+
+            metrics?.ConnectionClosed();
 
             downstream.Dispose();
         }
@@ -96,12 +105,12 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
     }
 
     /// <summary>Copies both directions until both ended, one failed, the idle timeout passed, or shutdown.</summary>
-    internal static async Task RelayAsync(Socket downstream, Socket upstream, TimeSpan idleTimeout, CancellationToken shutdown)
+    internal static async Task RelayAsync(Socket downstream, Socket upstream, TimeSpan idleTimeout, CancellationToken shutdown, IstioTcpSeries? metrics = null)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
         var activity = new ActivityClock();
-        var toUpstream = PumpAsync(downstream, upstream, activity, stop);
-        var toDownstream = PumpAsync(upstream, downstream, activity, stop);
+        var toUpstream = PumpAsync(downstream, upstream, activity, stop, metrics, fromDownstream: true);
+        var toDownstream = PumpAsync(upstream, downstream, activity, stop, metrics, fromDownstream: false);
         var both = Task.WhenAll(toUpstream, toDownstream);
         if (idleTimeout > TimeSpan.Zero)
         {
@@ -129,7 +138,7 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
     }
 
     /// <summary>Reads from <paramref name="source"/> and writes to <paramref name="target"/> until EOF, then half-closes target.</summary>
-    private static async Task PumpAsync(Socket source, Socket target, ActivityClock activity, CancellationTokenSource stop)
+    private static async Task PumpAsync(Socket source, Socket target, ActivityClock activity, CancellationTokenSource stop, IstioTcpSeries? metrics, bool fromDownstream)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -147,6 +156,14 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
                 activity.Touch();
                 await target.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, stop.Token).ConfigureAwait(false);
                 activity.Touch();
+                if (fromDownstream)
+                {
+                    metrics?.AddReceivedBytes(read);
+                }
+                else
+                {
+                    metrics?.AddSentBytes(read);
+                }
             }
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)

@@ -39,6 +39,35 @@ public sealed class TcpProxyTests
 
         Assert.Equal(payload.Length, received.Length);
         Assert.Equal(SHA256.HashData(payload), SHA256.HashData(received));
+
+        // Istio's TCP metrics count the relay once the connection has closed.
+        client.Dispose();
+        long Metric(string text, string name)
+        {
+            long total = 0;
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.StartsWith(name + "{", StringComparison.Ordinal))
+                {
+                    total += (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                }
+            }
+
+            return total;
+        }
+
+        string metrics = "";
+        await Polling.UntilAsync(
+            async () =>
+            {
+                metrics = (await proxy.AdminGetAsync("/stats/prometheus")).Body;
+                return Metric(metrics, "istio_tcp_connections_closed_total") >= 1;
+            },
+            Bound,
+            "istio_tcp_connections_closed_total counted");
+        Assert.Equal(1, Metric(metrics, "istio_tcp_connections_opened_total"));
+        Assert.True(Metric(metrics, "istio_tcp_received_bytes_total") >= payload.Length, metrics);
+        Assert.True(Metric(metrics, "istio_tcp_sent_bytes_total") >= payload.Length, metrics);
     }
 
     [Fact]
