@@ -182,7 +182,7 @@ public sealed partial class ManifestTests
     {
         var kustomizations = DeployTree.All.Where(m => m.Kind == "Kustomization").ToList();
 
-        Assert.Equal(["gateway", "istio", "perf", "plain"], kustomizations.Select(k => k.Folder).Order(StringComparer.Ordinal));
+        Assert.Equal(["gateway", "istio", "istio/canary", "perf", "plain"], kustomizations.Select(k => k.Folder).Order(StringComparer.Ordinal));
         foreach (var kustomization in kustomizations)
         {
             var resources = kustomization.Node.Strings("resources");
