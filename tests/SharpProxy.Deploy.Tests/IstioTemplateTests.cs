@@ -86,5 +86,40 @@ public sealed class IstioTemplateTests
         Assert.DoesNotContain(sample.Containers, c => c.Str("name") is "istio-proxy" or "istio-init");
     }
 
+    [Fact]
+    public void PodAnnotations_ReachTheRenderedPod_AndTheArgsStillParse()
+    {
+        var annotations = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["sidecar.sharpproxy.io/image"] = "registry.example/mesh/sharpproxy:1.2.3",
+            ["sidecar.sharpproxy.io/bootstrap"] = "orders-sharpproxy",
+            ["sidecar.sharpproxy.io/concurrency"] = "4",
+            ["sidecar.istio.io/logLevel"] = "debug",
+            ["sidecar.istio.io/proxyCPU"] = "250m",
+            ["sidecar.istio.io/proxyMemoryLimit"] = "1Gi",
+            ["traffic.sidecar.istio.io/includeOutboundIPRanges"] = "10.96.0.0/12,10.244.0.0/16",
+            ["traffic.sidecar.istio.io/excludeOutboundIPRanges"] = "169.254.169.254/32",
+            ["traffic.sidecar.istio.io/includeInboundPorts"] = "8080,9090",
+        };
+
+        var pod = Yaml.LoadDocuments(IstioTemplate.Render(DeployTree.IstioTemplateText, annotations), "rendered").Single();
+
+        var spec = pod.Map("spec");
+        var init = spec.Maps("initContainers").Single();
+        var proxy = spec.Maps("containers").Single();
+        Assert.Equal("registry.example/mesh/sharpproxy:1.2.3", init.Str("image"));
+        Assert.Equal("registry.example/mesh/sharpproxy:1.2.3", proxy.Str("image"));
+        Assert.Equal("orders-sharpproxy", spec.Maps("volumes").Single(v => v.Find("configMap") is not null).Map("configMap").Str("name"));
+        Assert.Equal("250m", proxy.Map("resources").Map("requests").Str("cpu"));
+        Assert.Equal("1Gi", proxy.Map("resources").Map("limits").Str("memory"));
+        var capture = Interception.Options.IptablesOptionsParser.Parse(init.Strings("args")[1..], new Dictionary<string, string>(StringComparer.Ordinal))!;
+        Assert.Equal("10.96.0.0/12,10.244.0.0/16", capture.OutboundIPRangesInclude);
+        Assert.Equal("169.254.169.254/32", capture.OutboundIPRangesExclude);
+        Assert.Equal("8080,9090", capture.InboundPortsInclude);
+        var options = ProxyCommandLine.Parse(proxy.Strings("args")).Options;
+        Assert.Equal(4, options.Concurrency);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, options.LogLevel);
+    }
+
     private static string FieldPath(YamlMappingNode env) => env.Map("valueFrom").Map("fieldRef").Str("fieldPath");
 }

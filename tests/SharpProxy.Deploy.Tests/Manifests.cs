@@ -128,13 +128,16 @@ internal static partial class IstioTemplate
 {
     public const string SampleDeploymentName = "echo";
 
-    public static string RenderWithDefaults(string template) => Action().Replace(template, match =>
+    public static string RenderWithDefaults(string template) => Render(template, new Dictionary<string, string>());
+
+    /// <summary>Renders for a pod that carries <paramref name="podAnnotations"/> (values are inserted as istiod would: verbatim).</summary>
+    public static string Render(string template, IReadOnlyDictionary<string, string> podAnnotations) => Action().Replace(template, match =>
     {
         var body = match.Groups["body"].Value.Trim();
         var annotation = AnnotationWithDefault().Match(body);
         if (annotation.Success)
         {
-            return annotation.Groups["default"].Value;
+            return podAnnotations.TryGetValue(annotation.Groups["key"].Value, out var value) ? value : annotation.Groups["default"].Value;
         }
 
         return body switch
