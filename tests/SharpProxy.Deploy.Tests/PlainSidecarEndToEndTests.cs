@@ -102,7 +102,11 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>A stand-in app: SharpProxy answering by itself (its admin on an ephemeral port, 15000 is the sidecar's).</summary>
     private static string DirectResponseConfig(int port, string body) => $$"""
+        admin:
+          address:
+            socket_address: { address: 127.0.0.1, port_value: 0 }
         static_resources:
           listeners:
           - name: app
