@@ -121,12 +121,16 @@ internal static partial class DeployTree
 
 /// <summary>
 /// Renders the injection template the way istiod would for a pod that sets none of the template's annotations. Only the
-/// actions the template is allowed to use are understood (<c>annotation .ObjectMeta `KEY` `DEFAULT`</c> and
-/// <c>.DeploymentMeta.Name</c>); any other action fails the test, so the template cannot grow logic these tests do not see.
+/// actions the template is allowed to use are understood (<c>annotation .ObjectMeta `KEY` `DEFAULT`</c>,
+/// <c>index .ObjectMeta.Labels `KEY`</c> and <c>.DeploymentMeta.Name</c>); any other action fails the test, so the
+/// template cannot grow logic these tests do not see.
 /// </summary>
 internal static partial class IstioTemplate
 {
     public const string SampleDeploymentName = "echo";
+
+    /// <summary>The pod labels of the sample (deploy/istio/sample-app.yaml).</summary>
+    public static readonly IReadOnlyDictionary<string, string> SampleLabels = new Dictionary<string, string>(StringComparer.Ordinal) { ["app"] = "echo", ["version"] = "v1" };
 
     public static string RenderWithDefaults(string template) => Render(template, new Dictionary<string, string>());
 
@@ -138,6 +142,12 @@ internal static partial class IstioTemplate
         if (annotation.Success)
         {
             return podAnnotations.TryGetValue(annotation.Groups["key"].Value, out var value) ? value : annotation.Groups["default"].Value;
+        }
+
+        var label = LabelIndex().Match(body);
+        if (label.Success)
+        {
+            return SampleLabels.GetValueOrDefault(label.Groups["key"].Value, ""); // Go's index of a missing map key: ""
         }
 
         return body switch
@@ -175,4 +185,7 @@ internal static partial class IstioTemplate
 
     [GeneratedRegex(@"^annotation \.ObjectMeta `(?<key>[^`]+)` `(?<default>[^`]*)`$")]
     private static partial Regex AnnotationWithDefault();
+
+    [GeneratedRegex(@"^index \.ObjectMeta\.Labels `(?<key>[^`]+)`$")]
+    private static partial Regex LabelIndex();
 }

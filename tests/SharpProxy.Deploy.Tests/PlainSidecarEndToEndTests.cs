@@ -77,7 +77,7 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             // Captured and nobody on 15001 yet: the app's outbound connection is refused, so it does go to the proxy's port.
             Assert.DoesNotContain("remote", Curl(podNs, AppUid, $"http://{clientIp}:9090/"), StringComparison.Ordinal);
 
-            var args = proxy.Strings("args").ToList();
+            var args = PodChecks.ExpandedArgs(proxy);
             args[args.IndexOf(commandLine.ConfigPath)] = bootstrap;
             processes.Add(StartInNamespace(podNs, PodChecks.ProxyUid, args));
             var readiness = $"http://{podIp}:{commandLine.ValueOf("--readiness-port")}/healthz/ready";

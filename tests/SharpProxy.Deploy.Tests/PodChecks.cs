@@ -78,4 +78,34 @@ internal static class PodChecks
     }
 
     public static YamlNode? SecurityContext(this YamlMappingNode container) => container.Find("securityContext");
+
+    /// <summary>What the downward API gives the sample pod in these tests.</summary>
+    public static readonly IReadOnlyDictionary<string, string> SampleFieldValues = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["metadata.name"] = "echo-6d5f8c7b9-x2k4q",
+        ["metadata.namespace"] = "shop",
+        ["status.podIP"] = "10.244.1.17",
+        ["status.hostIP"] = "172.18.0.3",
+        ["spec.serviceAccountName"] = "echo",
+    };
+
+    /// <summary>
+    /// The container's args as the kubelet passes them: <c>$(VAR)</c> replaced by the container's env (literal values,
+    /// and <see cref="SampleFieldValues"/> for downward-API fields), <c>$$</c> by <c>$</c>. A reference to a variable the
+    /// container does not define stays as written, as in Kubernetes; callers assert none is left.
+    /// </summary>
+    public static List<string> ExpandedArgs(YamlMappingNode container)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var variable in container.Maps("env"))
+        {
+            var value = variable.StrOrNull("value") ?? SampleFieldValues[variable.Map("valueFrom").Map("fieldRef").Str("fieldPath")];
+            env[variable.Str("name")] = value;
+        }
+
+        return container.Strings("args")
+            .Select(arg => System.Text.RegularExpressions.Regex.Replace(arg, @"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", m =>
+                m.Value == "$$" ? "$" : env.TryGetValue(m.Groups[1].Value, out var value) ? value : m.Value))
+            .ToList();
+    }
 }

@@ -140,7 +140,9 @@ public sealed class ProxyContainerTests(ITestOutputHelper output)
     {
         var pod = DeployTree.Pod(podId);
         var container = pod.Container(containerName);
-        var commandLine = ProxyCommandLine.Parse(container.Strings("args"));
+        var expanded = PodChecks.ExpandedArgs(container);
+        Assert.DoesNotContain(expanded, a => a.Contains("$(", StringComparison.Ordinal)); // every $(VAR) is defined in env
+        var commandLine = ProxyCommandLine.Parse(expanded);
         ReportTolerated(commandLine);
         var (configMap, key, text) = pod.MountedConfigMapFile(container, commandLine.ConfigPath);
         using var file = ConfigWriter.WriteText(text);
@@ -175,6 +177,41 @@ public sealed class ProxyContainerTests(ITestOutputHelper output)
         var bootstrap = Yaml.LoadDocuments(text, "bootstrap").Single();
 
         Assert.Equal("127.0.0.1", bootstrap.Map("admin").Map("address").Map("socket_address").Str("address"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Containers))]
+    public void NodeIdentity_IsIstiosShape_FromTheDownwardApi(string podId, string containerName)
+    {
+        var pod = DeployTree.Pod(podId);
+        var container = pod.Container(containerName);
+        var configYaml = ProxyCommandLine.Parse(PodChecks.ExpandedArgs(container)).Options.ConfigYaml;
+        if (pod.Folder == "perf")
+        {
+            Assert.Null(configYaml); // the perf target is no mesh workload
+            return;
+        }
+
+        var node = Yaml.LoadDocuments(configYaml!, "--config-yaml").Single().Map("node");
+        var metadata = node.Map("metadata");
+        var values = PodChecks.SampleFieldValues;
+
+        var id = node.Str("id").Split('~');
+        Assert.Equal(4, id.Length);
+        Assert.Equal(pod.Folder == "gateway" ? "router" : "sidecar", id[0]);
+        Assert.Equal(values["status.podIP"], id[1]);
+        Assert.Equal($"{values["metadata.name"]}.{values["metadata.namespace"]}", id[2]);
+        Assert.Equal($"{values["metadata.namespace"]}.svc.cluster.local", id[3]);
+        Assert.Equal(values["metadata.name"], metadata.Str("NAME"));
+        Assert.Equal(values["metadata.namespace"], metadata.Str("NAMESPACE"));
+        Assert.Equal(values["spec.serviceAccountName"], metadata.Str("SERVICE_ACCOUNT"));
+        Assert.Equal("Kubernetes", metadata.Str("CLUSTER_ID"));
+        var labels = metadata.Map("LABELS");
+        var podLabels = pod.Id == DeployTree.IstioTemplatePodId ? IstioTemplate.SampleLabels : pod.Metadata.Map("labels").Children.ToDictionary(c => c.Key.ToString(), c => c.Value.ToString());
+        Assert.Equal(podLabels["app"], labels.Str("app"));
+        var workload = pod.Id == DeployTree.IstioTemplatePodId ? IstioTemplate.SampleDeploymentName : pod.Id[(pod.Id.LastIndexOf('/') + 1)..];
+        Assert.Equal(workload, metadata.Str("WORKLOAD_NAME"));
+        Assert.Equal($"{workload}.{values["metadata.namespace"]}", node.Str("cluster"));
     }
 
     private void ReportTolerated(ProxyCommandLine commandLine)
