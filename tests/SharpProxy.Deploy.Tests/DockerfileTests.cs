@@ -77,6 +77,39 @@ public sealed class DockerfileTests
     }
 
     [Fact]
+    public void RestoreLayer_HasEveryProjectFileItRestores()
+    {
+        // The restore runs before `COPY src/`: each project the exe references (transitively) must be copied by then.
+        var build = Instructions.Value.TakeWhile(i => !i.StartsWith("FROM ", StringComparison.Ordinal) || i.EndsWith(" AS build", StringComparison.Ordinal)).ToList();
+        var restoreAt = build.FindIndex(i => i.Contains("dotnet restore", StringComparison.Ordinal));
+        Assert.True(restoreAt > 0, "no `dotnet restore` layer in the build stage");
+        var copiedBefore = build.Take(restoreAt)
+            .Where(i => i.StartsWith("COPY ", StringComparison.Ordinal))
+            .SelectMany(i => i.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).SkipLast(1))
+            .ToHashSet(StringComparer.Ordinal);
+
+        var pending = new Queue<string>(["src/SharpProxy/SharpProxy.csproj"]);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (pending.TryDequeue(out var project))
+        {
+            if (!seen.Add(project))
+            {
+                continue;
+            }
+
+            Assert.True(copiedBefore.Contains(project), $"{project} is restored but not copied before `dotnet restore`");
+            foreach (var reference in XDocument.Load(Repository.PathOf(project)).Descendants("ProjectReference"))
+            {
+                var full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Repository.PathOf(project))!, reference.Attribute("Include")!.Value));
+                pending.Enqueue(Path.GetRelativePath(Repository.Root, full).Replace(Path.DirectorySeparatorChar, '/'));
+            }
+        }
+
+        Assert.Contains("Directory.Packages.props", copiedBefore);
+        Assert.Contains("-p:PublishReadyToRun=true", build[restoreAt], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Entrypoint_RunsTheExeTheProjectBuilds()
     {
         var assemblyName = XDocument.Load(Repository.PathOf("src/SharpProxy/SharpProxy.csproj")).Descendants("AssemblyName").Single().Value;
