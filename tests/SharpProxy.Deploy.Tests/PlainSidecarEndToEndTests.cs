@@ -33,12 +33,17 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
         using (var check = ConfigWriter.WriteText(bootstrapText))
         {
             var validate = await ProxyProcess.RunToCompletionAsync(["--mode", "validate", "-c", check.Path], StepTimeout);
-            if (commandLine.ToleratedFlags.Count > 0 || validate.ExitCode != 0)
+            if (validate.ExitCode != 0)
             {
                 Assert.All(validate.StandardError.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)), l => Assert.True(PendingSupport.IsPendingBootstrapError(l), l));
-                output.WriteLine($"PENDING (PendingSupport): end-to-end run needs [{string.Join(", ", commandLine.ToleratedFlags)}] and the bootstrap features; validate said: {validate}");
+                output.WriteLine($"PENDING (PendingSupport.BootstrapErrors): the end-to-end run needs the bootstrap's features; validate said: {validate}");
                 return;
             }
+        }
+
+        foreach (var flag in commandLine.ToleratedFlags)
+        {
+            output.WriteLine($"TOLERATED (PendingSupport.ProxyFlags): the sidecar runs without {flag}, which this branch does not accept yet");
         }
 
         Require("ip", "iptables", "setpriv", "curl");
@@ -77,7 +82,7 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             // Captured and nobody on 15001 yet: the app's outbound connection is refused, so it does go to the proxy's port.
             Assert.DoesNotContain("remote", Curl(podNs, AppUid, $"http://{clientIp}:9090/"), StringComparison.Ordinal);
 
-            var args = PodChecks.ExpandedArgs(proxy);
+            var args = ProxyCommandLine.Parse(PodChecks.ExpandedArgs(proxy)).AcceptedArgs.ToList();
             args[args.IndexOf(commandLine.ConfigPath)] = bootstrap;
             processes.Add(StartInNamespace(podNs, PodChecks.ProxyUid, args));
             var readiness = $"http://{podIp}:{commandLine.ValueOf("--readiness-port")}/healthz/ready";
