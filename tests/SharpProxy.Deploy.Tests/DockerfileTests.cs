@@ -146,6 +146,10 @@ public sealed class DockerfileTests
         Assert.Contains(runtime, i => i.StartsWith("HEALTHCHECK ", StringComparison.Ordinal));
     }
 
+    /// <summary>The runtime image's ENTRYPOINT words.</summary>
+    internal static string[] Entrypoint() =>
+        JsonSerializer.Deserialize<string[]>(Instructions.Value.Single(i => i.StartsWith("ENTRYPOINT ", StringComparison.Ordinal))["ENTRYPOINT ".Length..])!;
+
     private static IEnumerable<string> Expand(string directory, string include)
     {
         var full = Path.GetFullPath(Path.Combine(directory, include.Replace('\\', '/')));

@@ -10,8 +10,8 @@ namespace SharpProxy.Deploy.Tests;
 /// deploy/plain run for real, without a cluster: two network namespaces this test creates (a "pod" and a "client"
 /// joined by a veth pair), the init container's exact args applied in the pod namespace by the built
 /// <c>sharpproxy iptables</c>, the sidecar's exact args and bootstrap run as UID 1337, and an app on 8080 as UID 1000.
-/// Then, as a kubelet and the app's peers would: the readiness probe from outside, an inbound request through the
-/// capture, and an outbound request that only works through the capture. Needs root, ip, iptables, setpriv, curl.
+/// Then, as a kubelet and the app's peers would: the sidecar's postStart hook (<c>sharpproxy wait</c>), the readiness
+/// probe from outside, an inbound request through the capture, and an outbound request that only works through the capture. Needs root, ip, iptables, setpriv, curl.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
@@ -85,8 +85,12 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             var args = ProxyCommandLine.Parse(PodChecks.ExpandedArgs(proxy)).AcceptedArgs.ToList();
             args[args.IndexOf(commandLine.ConfigPath)] = bootstrap;
             processes.Add(StartInNamespace(podNs, PodChecks.ProxyUid, args));
+            // The sidecar's postStart hook, as the kubelet runs it inside the container before starting the app.
+            var hook = proxy.Map("lifecycle").Map("postStart").Map("exec").Strings("command");
+            var held = Exec(podNs, PodChecks.ProxyUid, [ProxyProcess.ProxyDllPath, .. hook[2..]]);
+            Assert.True(held.Success, $"postStart [{string.Join(' ', hook)}] failed: {held.StandardOutput}{held.StandardError}");
             var readiness = $"http://{podIp}:{commandLine.ValueOf("--readiness-port")}/healthz/ready";
-            await WaitForAsync(() => CurlStatus(clientNs, readiness) == "200", "the sidecar's readiness probe from outside the pod");
+            Assert.Equal("200", CurlStatus(clientNs, readiness));
 
             Assert.Contains("hello from the app", Curl(clientNs, null, $"http://{podIp}:{appPort}/"), StringComparison.Ordinal);
             Assert.Contains("hello from the remote", Curl(podNs, AppUid, $"http://{clientIp}:9090/"), StringComparison.Ordinal);

@@ -179,6 +179,28 @@ public sealed class ProxyContainerTests(ITestOutputHelper output)
         Assert.Equal("127.0.0.1", bootstrap.Map("admin").Map("address").Map("socket_address").Str("address"));
     }
 
+    [Fact]
+    public void Sidecars_HoldTheAppUntilReady_WithSharpProxyWait()
+    {
+        var entrypoint = DockerfileTests.Entrypoint();
+        foreach (var pod in DeployTree.Pods.Where(p => p.CaptureInitContainers.Any()))
+        {
+            var proxy = pod.ProxyContainers.Single();
+            var commandLine = ProxyCommandLine.Parse(proxy.Strings("args"));
+
+            var hook = proxy.Map("lifecycle").Map("postStart").Map("exec").Strings("command");
+
+            // The image's own entrypoint with `wait`, whose default URL is the readiness port the proxy serves.
+            Assert.Equal([.. entrypoint, "wait"], hook);
+            Assert.Equal(new Uri(Cli.WaitCommand.DefaultUrl).Port.ToString(CultureInfo.InvariantCulture), commandLine.ValueOf("--readiness-port"));
+            Assert.Equal("/healthz/ready", new Uri(Cli.WaitCommand.DefaultUrl).AbsolutePath);
+        }
+
+        // Without the injector (deploy/plain) the order is the manifest's: the sidecar must come first.
+        var plain = DeployTree.Pods.Single(p => p.Folder == "plain");
+        Assert.Equal(plain.ProxyContainers.Single().Str("name"), plain.Containers.First().Str("name"));
+    }
+
     [Theory]
     [MemberData(nameof(Containers))]
     public void NodeIdentity_IsIstiosShape_FromTheDownwardApi(string podId, string containerName)
