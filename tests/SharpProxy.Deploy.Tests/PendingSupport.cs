@@ -9,9 +9,10 @@ namespace SharpProxy.Deploy.Tests;
 internal static class PendingSupport
 {
     /// <summary>
-    /// Proxy flags, each taking one value: <c>--prometheus-port</c> (15090 <c>/stats/prometheus</c>), issue 7 part 1.
+    /// Proxy flags, each taking one value, that the manifests use before main accepts them. Empty: <c>--readiness-port</c>
+    /// and <c>--prometheus-port</c> have landed.
     /// </summary>
-    public static readonly IReadOnlyList<string> ProxyFlags = ["--prometheus-port"];
+    public static readonly IReadOnlyList<string> ProxyFlags = [];
 
     /// <summary>
     /// Fragments of <c>--mode validate</c> errors for bootstrap features not on main yet. Empty: the interception
