@@ -124,9 +124,10 @@ internal sealed partial class AdsClient : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is GrpcException or IOException or HttpRequestException or SocketException or OperationCanceledException)
+            catch (Exception ex)
             {
-                Log.StreamClosed(_logger, ex.Message);
+                // Whatever broke the stream, keep serving the last good config and reconnect.
+                Log.StreamClosed(_logger, ex.GetType().Name + ": " + ex.Message);
             }
             finally
             {
@@ -385,21 +386,29 @@ internal sealed partial class AdsClient : IAsyncDisposable
 
         Stats.IgnoredUnknownFields += ignored.Count;
         DynamicBuildResult? build = null;
-        if (!errors.Any)
-        {
-            build = DynamicConfigBuilder.Build(_bootstrap, candidate, errors, _clusterCache);
-        }
-
         string? failure = null;
-        if (errors.Any || build is null)
+        try
         {
-            failure = Summarise(type, errors.All);
+            if (!errors.Any)
+            {
+                build = DynamicConfigBuilder.Build(_bootstrap, candidate, errors, _clusterCache);
+            }
+
+            if (errors.Any || build is null)
+            {
+                failure = Summarise(type, errors.All);
+            }
+            else
+            {
+                // What no cluster or listener names any more is dropped (and unsubscribed), as Envoy drops it.
+                candidate = Prune(candidate, build) with { Versions = candidate.Versions.SetItem(typeUrl, sotwVersion) };
+                failure = _target.Apply(build.Config);
+            }
         }
-        else
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // What no cluster or listener names any more is dropped (and unsubscribed), as Envoy drops it.
-            candidate = Prune(candidate, build) with { Versions = candidate.Versions.SetItem(typeUrl, sotwVersion) };
-            failure = _target.Apply(build.Config);
+            // A resource that trips a bug must cost a NACK, never the xDS client (the old config keeps serving).
+            failure = $"Error adding/updating {type} resources: internal error: {ex.GetType().Name}: {ex.Message}";
         }
 
         lock (_typesAnswered)

@@ -39,7 +39,17 @@ internal sealed partial class XdsConfigTarget(SnapshotCompiler compiler, Snapsho
             {
                 // A listener could not bind: put the old snapshot and its listeners back, and refuse the update.
                 holder.Swap(previous);
-                listeners.Apply(previous);
+                try
+                {
+                    listeners.Apply(previous);
+                }
+                catch (InvalidOperationException restoreFailure)
+                {
+                    // The old listeners' sockets could not all be bound again (a port taken meanwhile): say so in the NACK.
+                    RetireWhenIdle(next, previous);
+                    return ex.Message + "; restoring the previous listeners also failed: " + restoreFailure.Message;
+                }
+
                 RetireWhenIdle(next, previous);
                 return ex.Message;
             }
