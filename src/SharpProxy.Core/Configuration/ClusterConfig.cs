@@ -83,8 +83,6 @@ internal sealed record ClusterConfig
 
     public TimeSpan? IdleTimeout { get; init; }
 
-    public TimeSpan DnsRefreshRate { get; init; } = TimeSpan.FromSeconds(5);
-
     /// <summary>EDS service name (defaults to the cluster name) when <see cref="Type"/> is EDS.</summary>
     public string? EdsServiceName { get; init; }
 

@@ -28,6 +28,12 @@ internal static class ClusterTranslator
             cluster = ApplyLoadBalancingPolicy(cluster, extension, path + ".load_balancing_policy", errors);
         }
 
+        if (cluster.DnsRefreshRate is not null)
+        {
+            // STRICT_DNS names are resolved once, when the config is applied; a refresh rate would promise re-resolution.
+            errors.NotYetSupported(path + ".dns_refresh_rate", "dns_refresh_rate (STRICT_DNS resolves once, when the config is applied)");
+        }
+
         var type = cluster.Type switch
         {
             ClusterApi.Cluster.Types.DiscoveryType.Static => ClusterDiscoveryType.Static,
@@ -318,7 +324,6 @@ internal static class ClusterTranslator
             ConnectTimeout = connectTimeout,
             Protocol = protocol,
             IdleTimeout = idleTimeout,
-            DnsRefreshRate = cluster.DnsRefreshRate?.ToTimeSpan() ?? TimeSpan.FromSeconds(5),
             Endpoints = endpoints.ToImmutable(),
             Metadata = ProtoConvert.Metadata(cluster.Metadata),
             UpstreamBindAddress = bindAddress,

@@ -86,6 +86,15 @@ public sealed class ClusterLbPolicyTranslationTests
         Assert.Contains("not supported yet", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void DnsRefreshRate_RefusedRatherThanIgnored()
+    {
+        // STRICT_DNS resolves once; accepting a refresh rate would promise re-resolution that never happens.
+        var error = LoadError("dns_refresh_rate: 5s");
+        Assert.Contains("static_resources.clusters[0].dns_refresh_rate", error, StringComparison.Ordinal);
+        Assert.Contains("not supported yet", error, StringComparison.Ordinal);
+    }
+
     private static string Policy(string typeAndFields) =>
         "load_balancing_policy: { policies: [ { typed_extension_config: { name: lb, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies."
         + typeAndFields + " } } } ] }";
