@@ -59,39 +59,21 @@ internal sealed record XdsState
     public string VersionOf(string typeUrl) => Versions.TryGetValue(typeUrl, out var version) ? version : "";
 
     /// <summary>name -> version for one type: delta's initial_resource_versions after a reconnect.</summary>
-    public Dictionary<string, string> ResourceVersions(string typeUrl)
+    public Dictionary<string, string> ResourceVersions(string typeUrl) => typeUrl switch
     {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        switch (typeUrl)
+        XdsTypes.Cluster => VersionsOf(Clusters),
+        XdsTypes.Endpoints => VersionsOf(Endpoints),
+        XdsTypes.Listener => VersionsOf(Listeners),
+        XdsTypes.Routes => VersionsOf(RouteProtos),
+        _ => new Dictionary<string, string>(StringComparer.Ordinal),
+    };
+
+    private static Dictionary<string, string> VersionsOf<T>(ImmutableDictionary<string, XdsResource<T>> resources)
+    {
+        var result = new Dictionary<string, string>(resources.Count, StringComparer.Ordinal);
+        foreach (var (name, resource) in resources)
         {
-            case XdsTypes.Cluster:
-                foreach (var (name, resource) in Clusters)
-                {
-                    result[name] = resource.Version;
-                }
-
-                break;
-            case XdsTypes.Endpoints:
-                foreach (var (name, resource) in Endpoints)
-                {
-                    result[name] = resource.Version;
-                }
-
-                break;
-            case XdsTypes.Listener:
-                foreach (var (name, resource) in Listeners)
-                {
-                    result[name] = resource.Version;
-                }
-
-                break;
-            case XdsTypes.Routes:
-                foreach (var (name, resource) in RouteProtos)
-                {
-                    result[name] = resource.Version;
-                }
-
-                break;
+            result[name] = resource.Version;
         }
 
         return result;
