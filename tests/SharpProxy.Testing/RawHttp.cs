@@ -45,9 +45,41 @@ public static class RawHttp
         }
     }
 
-    private static async Task<RawHttpResponse> ReadResponseAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends <paramref name="request"/> (several requests back to back: HTTP/1.1 pipelining) in one write and reads
+    /// <paramref name="responses"/> responses off the same connection, in order.
+    /// </summary>
+    public static async Task<IReadOnlyList<RawHttpResponse>> SendPipelinedAsync(int port, string request, int responses, TimeSpan timeout)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        using var cts = new CancellationTokenSource(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cts.Token).ConfigureAwait(false);
+        await stream.FlushAsync(cts.Token).ConfigureAwait(false);
         var reader = new BufferedReader(stream);
+        var result = new List<RawHttpResponse>(responses);
+        try
+        {
+            for (var i = 0; i < responses; i++)
+            {
+                result.Add(await ReadResponseAsync(reader, cts.Token).ConfigureAwait(false));
+            }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Only {result.Count} of {responses} responses from 127.0.0.1:{port} within {timeout.TotalSeconds:F0} s.");
+        }
+
+        return result;
+    }
+
+    private static Task<RawHttpResponse> ReadResponseAsync(Stream stream, CancellationToken cancellationToken) =>
+        ReadResponseAsync(new BufferedReader(stream), cancellationToken);
+
+    private static async Task<RawHttpResponse> ReadResponseAsync(BufferedReader reader, CancellationToken cancellationToken)
+    {
         var statusLine = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)
             ?? throw new IOException("The connection closed before a status line.");
         var parts = statusLine.Split(' ', 3);

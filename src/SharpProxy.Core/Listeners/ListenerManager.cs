@@ -51,6 +51,9 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
     public int Workers => _workers;
 
+    /// <summary>When set, plain HTTP/1.1 connections are served by it instead of Kestrel (which still gets what it hands over).</summary>
+    public Http1.Http1FastPath? Http1FastPath { get; set; }
+
     /// <summary>Bound address of the admin listener, once bound.</summary>
     public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
 
@@ -300,7 +303,15 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 DestinationEndPoint = destination,
                 RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
             };
-            await DispatchToKestrelAsync(bound, socket, chain.Http!.Codec switch
+            var codec = chain.Http!.Codec;
+            if (Http1FastPath is { } fastPath && Http1.Http1FastPath.Supports(chain.Http)
+                && (codec == CodecType.Http1 || (codec == CodecType.Auto && sniffed is null or HttpProtocols.Http1)))
+            {
+                await ServeOnFastPathAsync(bound, socket, fastPath, feature, sniffHttp2: codec == CodecType.Auto && sniffed is null).ConfigureAwait(false);
+                return;
+            }
+
+            await DispatchToKestrelAsync(bound, socket, codec switch
             {
                 CodecType.Http1 => Http1Endpoint,
                 CodecType.Http2 => Http2Endpoint,
@@ -317,6 +328,21 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             // Nothing may escape a fire-and-forget connection task; the socket is closed whatever went wrong.
             Log.ConnectionSetupFailed(_logger, bound.Name, ex);
             socket.Dispose();
+        }
+    }
+
+    private static async Task ServeOnFastPathAsync(BoundListener bound, Socket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool sniffHttp2)
+    {
+        bound.Stats.OnConnectionOpened();
+        var handedOff = await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2).ConfigureAwait(false);
+        if (handedOff is null)
+        {
+            bound.Stats.OnConnectionClosed();
+        }
+        else
+        {
+            // Still the same downstream connection: it stays counted until Kestrel closes it.
+            handedOff.ConnectionClosed.UnsafeRegister(static state => ((Telemetry.Metrics.ListenerStats)state!).OnConnectionClosed(), bound.Stats);
         }
     }
 

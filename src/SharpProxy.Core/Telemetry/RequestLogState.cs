@@ -8,9 +8,9 @@ namespace SharpProxy.Core.Telemetry;
 /// </summary>
 internal sealed class RequestLogState
 {
-    public long StartTimestamp { get; } = Stopwatch.GetTimestamp();
+    public long StartTimestamp { get; private set; } = Stopwatch.GetTimestamp();
 
-    public DateTimeOffset StartTime { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset StartTime { get; private set; } = DateTimeOffset.UtcNow;
 
     public string? UpstreamHost { get; set; }
 
@@ -31,4 +31,19 @@ internal sealed class RequestLogState
     public long BytesReceived;
 
     public long BytesSent;
+
+    /// <summary>Starts over for the next request on the same connection (the HTTP/1.1 fast path keeps one per connection).</summary>
+    public void Reset()
+    {
+        StartTimestamp = Stopwatch.GetTimestamp();
+        StartTime = DateTimeOffset.UtcNow;
+        UpstreamHost = null;
+        UpstreamCluster = null;
+        ResponseFlags = null;
+        Cluster = null;
+        Host = null;
+        RequestId = null;
+        BytesReceived = 0;
+        BytesSent = 0;
+    }
 }

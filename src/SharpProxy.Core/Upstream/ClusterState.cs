@@ -17,6 +17,7 @@ internal sealed class ClusterState : IDisposable
     private readonly FrozenDictionary<IPEndPoint, HostState> _hostsByEndPoint;
     private readonly ConcurrentDictionary<IPEndPoint, HostState>? _originalDestinationHosts;
     private readonly object _rebuildLock = new();
+    private readonly Http1.Http1UpstreamPool?[] _http1Pools;
     private PriorityLoadBalancer _balancer;
     private int _disposed;
 
@@ -35,6 +36,7 @@ internal sealed class ClusterState : IDisposable
         // A rebuilt cluster keeps counting into its predecessor's counters, as Envoy's stats outlive a cluster update.
         Stats = previous?.Stats ?? new ClusterStats();
         _pools = new UpstreamPool?[Math.Max(1, workers)];
+        _http1Pools = new Http1.Http1UpstreamPool?[_pools.Length];
         var byEndPoint = new Dictionary<IPEndPoint, HostState>();
         foreach (var host in hosts)
         {
@@ -152,6 +154,20 @@ internal sealed class ClusterState : IDisposable
         return created;
     }
 
+    /// <summary>This worker's raw HTTP/1.1 connections (the fast path's pool); created on first use.</summary>
+    public Http1.Http1UpstreamPool GetHttp1Pool(int worker)
+    {
+        var index = (uint)worker < (uint)_http1Pools.Length ? worker : 0;
+        var pool = Volatile.Read(ref _http1Pools[index]);
+        if (pool is not null)
+        {
+            return pool;
+        }
+
+        var created = new Http1.Http1UpstreamPool(this);
+        return Interlocked.CompareExchange(ref _http1Pools[index], created, null) ?? created;
+    }
+
     public HostState? FindHost(IPEndPoint endPoint) => _hostsByEndPoint.GetValueOrDefault(endPoint);
 
     public HostState? FindHost(string address, int port)
@@ -214,6 +230,7 @@ internal sealed class ClusterState : IDisposable
         for (var i = 0; i < _pools.Length; i++)
         {
             Interlocked.Exchange(ref _pools[i], null)?.Dispose();
+            Interlocked.Exchange(ref _http1Pools[i], null)?.Dispose();
         }
     }
 }

@@ -191,7 +191,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
             }
 
             tried.Add(host);
-            var next = PickRetryHost(forward, policy!, ref tried);
+            var next = PickRetryHost(forward.Cluster, forward.Host, forward.Worker, forward.Hash, policy!, ref tried);
             if (next is null)
             {
                 cluster.Stats.OnNoHealthyUpstream();
@@ -234,18 +234,18 @@ internal sealed partial class HttpForwarder(ILogger logger)
     /// rejected and the choice redone up to host_selection_retry_max_attempts times (the reselection index is the
     /// balancer's attempt, which moves ring hash and Maglev to their next candidate), after which the last choice stands.
     /// </summary>
-    private static HostState? PickRetryHost(ForwardContext forward, RetryPolicyConfig policy, ref RetryHosts tried)
+    internal static HostState? PickRetryHost(ClusterState cluster, HostState current, int worker, ulong? hash, RetryPolicyConfig policy, ref RetryHosts tried)
     {
-        if (forward.Cluster.IsOriginalDestination)
+        if (cluster.IsOriginalDestination)
         {
             // ORIGINAL_DST has exactly one host per connection: its original destination.
-            return forward.Host;
+            return current;
         }
 
         HostState? candidate = null;
         for (var selection = 0; selection <= policy.HostSelectionMaxAttempts; selection++)
         {
-            candidate = forward.Cluster.Balancer.Pick(forward.Worker, forward.Hash, selection);
+            candidate = cluster.Balancer.Pick(worker, hash, selection);
             if (candidate is null || !policy.AvoidPreviousHosts || !tried.Contains(candidate))
             {
                 return candidate;
@@ -256,11 +256,16 @@ internal sealed partial class HttpForwarder(ILogger logger)
     }
 
     /// <summary>Envoy's fully jittered exponential back-off: uniform in [0, (2^n - 1) x base), capped at the maximum.</summary>
-    private static async Task<bool> BackOffAsync(RetryPolicyConfig policy, int attempt, CancellationToken cancellationToken)
+    internal static TimeSpan BackOffDelay(RetryPolicyConfig policy, int attempt)
     {
         var multiplier = (1L << Math.Min(attempt + 1, 30)) - 1;
         var ceiling = Math.Min(policy.BaseInterval.Ticks * multiplier, policy.MaxInterval.Ticks);
-        var delay = TimeSpan.FromTicks(ceiling > 0 ? Random.Shared.NextInt64(ceiling) : 0);
+        return TimeSpan.FromTicks(ceiling > 0 ? Random.Shared.NextInt64(ceiling) : 0);
+    }
+
+    private static async Task<bool> BackOffAsync(RetryPolicyConfig policy, int attempt, CancellationToken cancellationToken)
+    {
+        var delay = BackOffDelay(policy, attempt);
         try
         {
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);

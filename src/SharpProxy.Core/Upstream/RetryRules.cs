@@ -36,21 +36,27 @@ internal static class RetryRules
 
     public static bool ShouldRetry(RetryPolicyConfig policy, HttpResponseMessage response)
     {
-        var on = policy.RetryOn;
         var headers = response.Headers;
+        var grpcStatus = (policy.RetryOn & RetryOn.AnyGrpc) != 0 && TryGetGrpcStatus(response, out var parsed) ? parsed : -1;
+        return ShouldRetry(policy, (int)response.StatusCode, headers.Contains("x-envoy-overloaded"), headers.Contains("x-envoy-ratelimited"), grpcStatus);
+    }
+
+    /// <param name="grpcStatus">grpc-status of a trailers-only reply; -1 when absent.</param>
+    public static bool ShouldRetry(RetryPolicyConfig policy, int status, bool overloaded, bool rateLimited, int grpcStatus)
+    {
+        var on = policy.RetryOn;
 
         // Envoy never retries an upstream that says it is overloaded, and retries a rate-limited answer only when asked to.
-        if (headers.Contains("x-envoy-overloaded"))
+        if (overloaded)
         {
             return false;
         }
 
-        if (headers.Contains("x-envoy-ratelimited"))
+        if (rateLimited)
         {
             return (on & RetryOn.EnvoyRateLimited) != 0;
         }
 
-        var status = (int)response.StatusCode;
         if ((on & RetryOn.FiveXx) != 0 && status >= 500)
         {
             return true;
@@ -71,7 +77,7 @@ internal static class RetryRules
             return true;
         }
 
-        if ((on & RetryOn.AnyGrpc) != 0 && TryGetGrpcStatus(response, out var grpcStatus))
+        if ((on & RetryOn.AnyGrpc) != 0 && grpcStatus >= 0)
         {
             var flag = grpcStatus switch
             {

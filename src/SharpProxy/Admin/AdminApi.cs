@@ -177,6 +177,9 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             ("http.fault.delays_injected", Core.Filters.FaultInjection.DelaysInjected, StatKind.Counter),
             ("http.fault.aborts_injected", Core.Filters.FaultInjection.AbortsInjected, StatKind.Counter),
             ("access_log.dropped_entries", Core.Telemetry.AccessLogSink.TotalDropped, StatKind.Counter),
+            ("http1_fast_path.rq_total", state.Listeners.Http1FastPath?.RequestsServed ?? 0, StatKind.Counter),
+            ("http1_fast_path.handoffs", state.Listeners.Http1FastPath?.HandOffs ?? 0, StatKind.Counter),
+            ("http1_fast_path.cx_active", state.Listeners.Http1FastPath?.OpenConnections ?? 0, StatKind.Gauge),
         ];
         var readouts = new List<(string, string)>();
         AddXdsStats(server, readouts);

@@ -34,4 +34,7 @@ internal sealed record ProxyOptions
 
     /// <summary>Port of the Prometheus scrape listener (/stats/prometheus on all addresses, like Istio's 15090); 0 = none.</summary>
     public int PrometheusPort { get; init; }
+
+    /// <summary>Plain HTTP/1.1 served by the fast path (Core/Http1) instead of Kestrel.</summary>
+    public bool Http1FastPath { get; init; } = Core.Http1.Http1FastPath.EnabledByEnvironment;
 }

@@ -29,6 +29,8 @@ internal static class ProxyOptionsParser
                                          the listeners are bound, 503 before and while draining (default 0: off)
               --readiness-address IP     address of the readiness listener (default 0.0.0.0)
               --prometheus-port N        serve /stats/prometheus on 0.0.0.0:N too (Istio uses 15090); 0 = off (default)
+              --http1-fast-path on|off   serve plain HTTP/1.1 on the built-in fast path (default: on, or off when the
+                                         environment has SHARPPROXY_HTTP1_FAST_PATH=0); off = Kestrel serves all HTTP
           -h, --help                     this text
               --version                  the version
         """;
@@ -134,6 +136,19 @@ internal static class ProxyOptionsParser
                         }
 
                         options = options with { DrainTime = TimeSpan.FromSeconds(seconds) };
+                        break;
+                    }
+
+                case "--http1-fast-path":
+                    {
+                        var value = Value();
+                        if (value is not ("on" or "off"))
+                        {
+                            error = $"--http1-fast-path: expected 'on' or 'off', got '{value}'";
+                            return null;
+                        }
+
+                        options = options with { Http1FastPath = value == "on" };
                         break;
                     }
 

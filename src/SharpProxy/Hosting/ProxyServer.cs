@@ -76,15 +76,23 @@ internal static partial class ProxyServer
         var logger = loggerFactory.CreateLogger("SharpProxy");
         await using var listeners = new ListenerManager(transport, holder, options.Concurrency, loggerFactory);
         var pipeline = new ProxyPipeline(holder, new SharedRandomSource(), loggerFactory.CreateLogger<ProxyPipeline>());
+        if (options.Http1FastPath)
+        {
+            listeners.Http1FastPath = new Core.Http1.Http1FastPath(holder, transport, new SharedRandomSource(), loggerFactory.CreateLogger<Core.Http1.Http1FastPath>());
+        }
+
         var state = new ServerState(holder, listeners, bootstrap, options);
         var admin = new AdminApi(state, app.Lifetime);
         app.Run(context => context.Features.Get<ProxyConnectionFeature>() is null ? admin.HandleAsync(context) : pipeline.HandleAsync(context));
 
+        var drainStarted = 0L;
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             // Drain: refuse new connections at once; Kestrel then finishes the requests in flight (up to --drain-time-s).
             state.Draining = true;
+            drainStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             listeners.StopAccepting();
+            listeners.Http1FastPath?.BeginDrain();
             Log.Draining(logger, options.DrainTime.TotalSeconds);
         });
 
@@ -150,6 +158,12 @@ internal static partial class ProxyServer
 
         onReady?.Invoke(adminAddress);
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        if (listeners.Http1FastPath is { } fastPath)
+        {
+            // Kestrel has drained its connections; the fast path's finish their responses within the same drain time.
+            var start = drainStarted != 0 ? drainStarted : System.Diagnostics.Stopwatch.GetTimestamp();
+            await fastPath.WaitForConnectionsAsync(start + (long)(options.DrainTime.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)).ConfigureAwait(false);
+        }
         if (ads is not null)
         {
             await ads.DisposeAsync().ConfigureAwait(false);

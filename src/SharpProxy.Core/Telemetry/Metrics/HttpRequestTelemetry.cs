@@ -22,12 +22,17 @@ internal static class HttpRequestTelemetry
         // The flag of our own local reply (recorded by LocalReply), never the response header: an upstream proxy's header
         // describes its hop, and an arbitrary upstream could otherwise mint label values.
         var flags = state.ResponseFlags ?? (aborted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
-        http.OnRequestEnd(code);
-
-        var durationMilliseconds = (long)Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;
         var responseBytes = state.BytesSent > 0 ? state.BytesSent : response.ContentLength ?? 0;
-        var requestBytes = Volatile.Read(ref state.BytesReceived);
         var grpcStatus = isGrpc ? GrpcStatusOf(context) : -1;
+        OnRequestEnd(store, code, flags, grpcStatus, responseBytes, state, http, reporter, isGrpc);
+    }
+
+    /// <summary>The same, for a request served without an HttpContext (the HTTP/1.1 fast path).</summary>
+    public static void OnRequestEnd(StatsStore store, int code, string flags, int grpcStatus, long responseBytes, RequestLogState state, HttpConnectionManagerStats http, IstioReporter reporter, bool isGrpc)
+    {
+        http.OnRequestEnd(code);
+        var durationMilliseconds = (long)Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;
+        var requestBytes = Volatile.Read(ref state.BytesReceived);
         var istio = store.Istio;
         var labels = istio.LabelsFor(reporter, state.Cluster, state.Host);
         istio.RecordHttp(labels, isGrpc, code, flags, grpcStatus, durationMilliseconds, requestBytes, responseBytes);

@@ -1,0 +1,869 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.WebUtilities;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Filters;
+using SharpProxy.Core.LoadBalancing;
+using SharpProxy.Core.Routing;
+using SharpProxy.Core.Telemetry.Metrics;
+using SharpProxy.Core.Upstream;
+
+namespace SharpProxy.Core.Http1;
+
+/// <summary>The request side of the fast path: route, pick, forward with retries, relay the response.</summary>
+internal sealed partial class Http1Connection
+{
+    private const int CoalesceLimit = 16 * 1024;
+
+    // The try in progress.
+    private int _requestHeadLength;
+    private int _bodyInBuffer;
+    private long _bodyToStream;
+    private int _tryStatus;
+    private UpstreamFailure _tryFailure;
+    private bool _timeoutIsRoute;
+    private bool _downstreamFailed;
+    private bool _streamedBody;
+
+    private enum TryResult
+    {
+        Responded,
+        RetryStatus,
+        Failed,
+        Overflow,
+        ResponseBroken,
+    }
+
+    private async Task<Next> ServeRequestAsync()
+    {
+        var snapshot = _owner.Snapshots.Current;
+        var listener = snapshot.FindListener(_connection.ListenerName);
+        if (listener is null || (uint)_connection.FilterChainIndex >= (uint)listener.Chains.Length)
+        {
+            return Next.HandOff;
+        }
+
+        var chain = listener.Chains[_connection.FilterChainIndex];
+        if (chain.Http is not { } http || !Http1FastPath.Supports(http) || chain.Routes is not { } routes)
+        {
+            return Next.HandOff;
+        }
+
+        var authority = _headers.TryGetValue("host", out var host) ? host.ToString() : "";
+        var match = routes.Match(new RouteRequest(authority, _lastPath, _lastQuery, _headers, false, _method, "http"));
+        if (match.Route is null || match.VirtualHost is null || match.Route.Config.Forward is not { } action)
+        {
+            // No route, a direct response or a redirect: the full pipeline answers them.
+            return Next.HandOff;
+        }
+
+        var route = match.Route.Config;
+        var vhost = match.VirtualHost.Config;
+        var table = routes.Config;
+        if (FaultInjection.Effective(http, vhost, route) is { IsEmpty: false })
+        {
+            return Next.HandOff;
+        }
+
+        ulong? hash = null;
+        string? setCookie = null;
+        if (!action.HashPolicies.IsDefaultOrEmpty)
+        {
+            hash = HashPolicyEvaluator.Compute(action.HashPolicies, _headers, _lastQuery, _connection.RemoteEndPoint, _connection.DestinationEndPoint, out setCookie);
+        }
+
+        WeightedClusterConfig? weighted = null;
+        string clusterName;
+        if (action.WeightedClusters is { } weightedClusters)
+        {
+            var value = weightedClusters.UseHashPolicy && hash is { } routeHash ? routeHash : _owner.Random.NextUInt64();
+            var index = WeightedClusterPicker.Pick(weightedClusters, value);
+            if (index < 0)
+            {
+                return Next.HandOff;
+            }
+
+            weighted = weightedClusters.Clusters[index];
+            clusterName = weighted.Name;
+        }
+        else
+        {
+            clusterName = action.Cluster!;
+        }
+
+        var cluster = snapshot.FindCluster(clusterName);
+        if (cluster is null || cluster.Config.Protocol == UpstreamProtocol.Http2)
+        {
+            return Next.HandOff;
+        }
+
+        // A request that may be retried keeps its body (up to Envoy's 1 MiB buffer limit): read it whole first.
+        var policy = action.RetryPolicy ?? vhost.RetryPolicy;
+        var bodyStart = _start + _headEnd;
+        if (policy is not null && _contentLength > 0 && _contentLength <= MaxReplayBodyBytes)
+        {
+            while (_end - bodyStart < _contentLength)
+            {
+                if (!await ReceiveAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    return Next.Close;
+                }
+
+                bodyStart = _start + _headEnd;
+            }
+        }
+
+        // From here on this path serves the request.
+        _owner.OnRequest();
+        _log.Reset();
+        _status = 0;
+        _responseStarted = false;
+        var httpStats = _owner.Stats.Http(http);
+        httpStats.OnRequestStart();
+        var next = Next.Continue;
+        try
+        {
+            next = await ForwardAsync(http, table, vhost, route, action, weighted, cluster, policy, hash, setCookie, authority).ConfigureAwait(false);
+        }
+        finally
+        {
+            var code = _responseStarted ? _status : 0;
+            var flags = _log.ResponseFlags ?? (_responseStarted ? ResponseFlags.None : ResponseFlags.DownstreamConnectionTermination);
+            HttpRequestTelemetry.OnRequestEnd(_owner.Stats, code, flags, -1, _log.BytesSent, _log, httpStats, IstioLabelResolver.ReporterFor(listener.Config.Direction), isGrpc: false);
+        }
+
+        if (next == Next.Continue)
+        {
+            // The request's bytes are consumed; what follows in the buffer is the next (pipelined) request.
+            if (_bodyToStream > 0)
+            {
+                next = Next.Close;
+            }
+            else if (_bodyInBuffer >= 0)
+            {
+                _start += _headEnd + _bodyInBuffer;
+            }
+        }
+
+        return next;
+    }
+
+    private async Task<Next> ForwardAsync(
+        HttpConnectionManagerConfig http, RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, RouteActionConfig action,
+        WeightedClusterConfig? weighted, ClusterState cluster, RetryPolicyConfig? policy, ulong? hash, string? setCookie, string authority)
+    {
+        var host = cluster.IsOriginalDestination
+            ? cluster.GetOriginalDestinationHost(_connection.DestinationEndPoint)
+            : cluster.Balancer.Pick(_connection.Worker, hash, 0);
+        _log.Cluster = cluster;
+        _bodyInBuffer = (int)Math.Min(_end - _start - _headEnd, _contentLength);
+        _streamedBody = false;
+        _bodyToStream = _contentLength - _bodyInBuffer;
+        if (host is null)
+        {
+            cluster.Stats.OnNoHealthyUpstream();
+            return await LocalReplyAsync(503, ResponseFlags.NoHealthyUpstream, "no healthy upstream").ConfigureAwait(false);
+        }
+
+        HeaderMutator.ApplyRequest(_headers, table, vhost, route, weighted);
+        var path = action.PrefixRewrite is { } prefixRewrite ? PathRewriter.RewritePrefix(_lastPath, route.Match, prefixRewrite) : _lastPath;
+        var forwardAuthority = weighted?.HostRewriteLiteral ?? action.HostRewriteLiteral ?? authority;
+        _requestHeadLength = WriteRequestHead(http, path, _lastQuery, forwardAuthority);
+        _log.BytesReceived = _bodyInBuffer;
+
+        var replayable = _bodyToStream == 0;
+        var routeTimeout = action.Timeout;
+        var routeDeadline = routeTimeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(routeTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        var responseMutations = setCookie is not null || HasResponseMutations(table, vhost, route, weighted);
+        RetryHosts tried = default;
+        var retriesHeld = 0;
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                _log.UpstreamHost = host.Authority;
+                _log.UpstreamCluster = cluster.Name;
+                _log.Host = host;
+                if (!cluster.Resources.TryAcquireRequest())
+                {
+                    cluster.Stats.OnPendingOverflow();
+                    return await LocalReplyAsync(503, ResponseFlags.UpstreamOverflow, HttpForwarder.OverflowBody).ConfigureAwait(false);
+                }
+
+                host.OnRequestStart();
+                cluster.Stats.OnRequestStart();
+                var canRetry = policy is not null && replayable && attempt < policy.NumRetries;
+                var result = TryResult.Failed;
+                _tryStatus = 0;
+                try
+                {
+                    ArmTimer(routeDeadline, policy?.PerTryTimeout);
+                    result = await TryOnceAsync(cluster, host, policy, canRetry, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ResetTimer();
+                    var status = result switch
+                    {
+                        TryResult.Responded or TryResult.RetryStatus or TryResult.ResponseBroken => _tryStatus,
+                        TryResult.Overflow => 503,
+                        _ => StatusFor(_tryFailure),
+                    };
+                    if (cluster.Outlier is { } outlier && result != TryResult.Overflow && status != 499)
+                    {
+                        outlier.ReportStatus(host, status);
+                    }
+
+                    host.OnRequestEnd(status);
+                    cluster.Stats.OnRequestEnd(status);
+                    cluster.Resources.ReleaseRequest();
+                    if (attempt > 0)
+                    {
+                        cluster.ReleaseRetry();
+                        retriesHeld--;
+                    }
+                }
+
+                switch (result)
+                {
+                    case TryResult.Responded:
+                        return Next.Continue;
+                    case TryResult.ResponseBroken:
+                        return Next.Close;
+                    case TryResult.Overflow:
+                        return await LocalReplyAsync(503, ResponseFlags.UpstreamOverflow, HttpForwarder.OverflowBody).ConfigureAwait(false);
+                }
+
+                var retryOverflow = false;
+                if (result == TryResult.Failed)
+                {
+                    if (_tryFailure == UpstreamFailure.DownstreamAborted)
+                    {
+                        return Next.Close;
+                    }
+
+                    var retriable = policy is not null && RetryRules.ShouldRetry(policy, _tryFailure);
+                    if (!(retriable && canRetry && AcquireRetry(cluster, ref retriesHeld, ref retryOverflow)))
+                    {
+                        return await ReplyToFailureAsync(cluster, host, _tryFailure, retriable && !retryOverflow, retryOverflow).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    // RetryStatus: the try already took the max_retries slot.
+                    retriesHeld++;
+                }
+
+                cluster.Stats.OnRetry();
+                var delay = HttpForwarder.BackOffDelay(policy!, attempt);
+                var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), routeDeadline);
+                if (routeDeadline != long.MaxValue && remaining <= delay)
+                {
+                    if (remaining > TimeSpan.Zero)
+                    {
+                        await Task.Delay(remaining).ConfigureAwait(false);
+                    }
+
+                    cluster.Stats.OnTimeout();
+                    return await LocalReplyAsync(504, ResponseFlags.UpstreamRequestTimeout, "upstream request timeout").ConfigureAwait(false);
+                }
+
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay).ConfigureAwait(false);
+                }
+
+                tried.Add(host);
+                var nextHost = HttpForwarder.PickRetryHost(cluster, host, _connection.Worker, hash, policy!, ref tried);
+                if (nextHost is null)
+                {
+                    cluster.Stats.OnNoHealthyUpstream();
+                    return await LocalReplyAsync(503, ResponseFlags.NoHealthyUpstream, "no healthy upstream").ConfigureAwait(false);
+                }
+
+                host = nextHost;
+            }
+        }
+        finally
+        {
+            for (; retriesHeld > 0; retriesHeld--)
+            {
+                cluster.ReleaseRetry();
+            }
+        }
+    }
+
+    private static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
+    {
+        if (cluster.TryAcquireRetry())
+        {
+            held++;
+            return true;
+        }
+
+        overflowed = true;
+        return false;
+    }
+
+    private static int StatusFor(UpstreamFailure failure) => failure switch
+    {
+        UpstreamFailure.DownstreamAborted => 499,
+        UpstreamFailure.RouteTimeout or UpstreamFailure.PerTryTimeout => 504,
+        _ => 503,
+    };
+
+    private void ArmTimer(long routeDeadline, TimeSpan? perTry)
+    {
+        var routeRemaining = routeDeadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), routeDeadline);
+        if (routeRemaining != Timeout.InfiniteTimeSpan && routeRemaining < TimeSpan.FromMilliseconds(1))
+        {
+            routeRemaining = TimeSpan.FromMilliseconds(1);
+        }
+
+        if (perTry is { } tryTimeout && tryTimeout > TimeSpan.Zero && (routeRemaining == Timeout.InfiniteTimeSpan || tryTimeout < routeRemaining))
+        {
+            _timeoutIsRoute = false;
+            _timer.CancelAfter(tryTimeout);
+        }
+        else if (routeRemaining != Timeout.InfiniteTimeSpan)
+        {
+            _timeoutIsRoute = true;
+            _timer.CancelAfter(routeRemaining);
+        }
+    }
+
+    private static bool HasResponseMutations(RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, WeightedClusterConfig? weighted) =>
+        HasResponseLevel(table.Headers) || HasResponseLevel(vhost.Headers) || HasResponseLevel(route.Headers) || (weighted is not null && HasResponseLevel(weighted.Headers));
+
+    private static bool HasResponseLevel(HeaderMutationConfig headers) =>
+        !headers.ResponseHeadersToAdd.IsDefaultOrEmpty || !headers.ResponseHeadersToRemove.IsDefaultOrEmpty;
+
+    /// <summary>One try: connection, request, response head; the response is relayed unless it is to be retried.</summary>
+    private async Task<TryResult> TryOnceAsync(
+        ClusterState cluster, HostState host, RetryPolicyConfig? policy, bool canRetry, string? setCookie, bool responseMutations,
+        RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, WeightedClusterConfig? weighted)
+    {
+        var pool = cluster.GetHttp1Pool(_connection.Worker);
+        Http1UpstreamConnection? upstream = null;
+        var keepUpstream = false;
+        var phase = 0;
+        _downstreamFailed = false;
+        try
+        {
+            for (var fresh = 0; ; fresh++)
+            {
+                upstream = fresh == 0 ? pool.TryTakeIdle(host) : null;
+                var reused = upstream is not null;
+                phase = 0;
+                upstream ??= await pool.AcquireAsync(host, _timer.Token).ConfigureAwait(false);
+                phase = 1;
+                upstream.Requests++;
+                if (await SendRequestAsync(upstream).ConfigureAwait(false) && await ReadResponseHeadAsync(upstream).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                // A reused connection the upstream had closed before it saw this request: once more on a new one, as
+                // HttpClient does; a new connection that closes without answering is a reset.
+                upstream.Close();
+                upstream = null;
+                if (!reused || fresh > 0 || _streamedBody)
+                {
+                    _tryFailure = UpstreamFailure.Reset;
+                    return TryResult.Failed;
+                }
+            }
+
+            var head = upstream.Buffer.AsSpan(upstream.Start, _upstreamHeadEnd);
+            _tryStatus = _upstreamStatus;
+            // A response to retry is dropped only when max_retries grants the retry; otherwise it is forwarded, as Envoy does.
+            if (canRetry && RetryRules.ShouldRetry(policy!, _upstreamStatus, HasUpstreamHeader(head, "x-envoy-overloaded"u8), HasUpstreamHeader(head, "x-envoy-ratelimited"u8), -1)
+                && cluster.TryAcquireRetry())
+            {
+                return TryResult.RetryStatus;
+            }
+
+            phase = 2;
+            keepUpstream = await RelayResponseAsync(upstream, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
+            return TryResult.Responded;
+        }
+        catch (UpstreamOverflowException)
+        {
+            return TryResult.Overflow;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException or InvalidDataException)
+        {
+            if (_responseStarted)
+            {
+                // The response had started: Envoy resets the downstream stream; for HTTP/1.1 that is closing the connection.
+                if (!_downstreamFailed)
+                {
+                    if (ex is OperationCanceledException)
+                    {
+                        cluster.Stats.OnTimeout();
+                    }
+
+                    Log.UpstreamFailed(_owner.Logger, cluster.Name, host.Authority, UpstreamFailure.Reset);
+                }
+
+                return TryResult.ResponseBroken;
+            }
+
+            _tryFailure = _downstreamFailed ? UpstreamFailure.DownstreamAborted
+                : ex is OperationCanceledException ? (_timeoutIsRoute ? UpstreamFailure.RouteTimeout : UpstreamFailure.PerTryTimeout)
+                : ex is InvalidDataException ? UpstreamFailure.Reset
+                : phase == 0 ? UpstreamFailure.ConnectFailure
+                : UpstreamFailure.Reset;
+            Log.UpstreamFailed(_owner.Logger, cluster.Name, host.Authority, _tryFailure);
+            return TryResult.Failed;
+        }
+        finally
+        {
+            if (upstream is not null)
+            {
+                if (keepUpstream)
+                {
+                    pool.Return(upstream);
+                }
+                else
+                {
+                    upstream.Close();
+                }
+            }
+        }
+    }
+
+    /// <summary>Sends the request head and body. False when a reused connection turned out closed before any byte left.</summary>
+    private async ValueTask<bool> SendRequestAsync(Http1UpstreamConnection upstream)
+    {
+        try
+        {
+            await SendRequestHeadAndBufferedBodyAsync(upstream.Socket).ConfigureAwait(false);
+        }
+        catch (SocketException) when (upstream.Requests > 1)
+        {
+            // Reused and found closed (EPIPE, ECONNRESET): not a failure of this request.
+            return false;
+        }
+
+        if (_bodyToStream > 0)
+        {
+            _streamedBody = true;
+            await StreamRequestBodyAsync(upstream.Socket).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private async ValueTask SendRequestHeadAndBufferedBodyAsync(Socket socket)
+    {
+        var bodyStart = _start + _headEnd;
+        if (_bodyInBuffer > 0 && _requestHeadLength + _bodyInBuffer <= _out.Length && _bodyInBuffer <= CoalesceLimit)
+        {
+            // Head and body in one send.
+            Buffer.BlockCopy(_buffer, bodyStart, _out, _requestHeadLength, _bodyInBuffer);
+            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength + _bodyInBuffer), SocketFlags.None).ConfigureAwait(false);
+        }
+        else
+        {
+            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength), SocketFlags.None).ConfigureAwait(false);
+            if (_bodyInBuffer > 0)
+            {
+                await socket.SendAsync(_buffer.AsMemory(bodyStart, _bodyInBuffer), SocketFlags.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The rest of a Content-Length body, from the client to the upstream as it arrives.</summary>
+    private async ValueTask StreamRequestBodyAsync(Socket upstream)
+    {
+        // Everything buffered so far was the head and the start of the body: the buffer is free for the rest.
+        _start = _end = 0;
+        while (_bodyToStream > 0)
+        {
+            int read;
+            try
+            {
+                read = await _socket.ReceiveAsync(_buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                _downstreamFailed = true;
+                throw;
+            }
+
+            if (read == 0)
+            {
+                _downstreamFailed = true;
+                throw new IOException("client closed the connection mid-body");
+            }
+
+            var forBody = (int)Math.Min(read, _bodyToStream);
+            await upstream.SendAsync(_buffer.AsMemory(0, forBody), SocketFlags.None).ConfigureAwait(false);
+            _bodyToStream -= forBody;
+            _log.BytesReceived += forBody;
+            if (forBody < read)
+            {
+                // The next pipelined request already began.
+                _start = forBody;
+                _end = read;
+            }
+        }
+
+        // Consumed by streaming: nothing of this request is left in the buffer.
+        _bodyInBuffer = -1;
+        _headEnd = 0;
+    }
+
+    private static bool HasUpstreamHeader(ReadOnlySpan<byte> head, ReadOnlySpan<byte> name)
+    {
+        var marker = head.IndexOf(name);
+        while (marker > 0)
+        {
+            if (head[marker - 1] == (byte)'\n' && marker + name.Length < head.Length && head[marker + name.Length] == (byte)':')
+            {
+                return true;
+            }
+
+            var next = head[(marker + 1)..].IndexOf(name);
+            marker = next < 0 ? -1 : marker + 1 + next;
+        }
+
+        return false;
+    }
+
+    private async ValueTask<Next> ReplyToFailureAsync(ClusterState cluster, HostState host, UpstreamFailure failure, bool retriesExhausted, bool retryOverflow)
+    {
+        switch (failure)
+        {
+            case UpstreamFailure.RouteTimeout:
+            case UpstreamFailure.PerTryTimeout:
+                cluster.Stats.OnTimeout();
+                return await LocalReplyAsync(
+                    504,
+                    WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout, retryOverflow),
+                    "upstream request timeout").ConfigureAwait(false);
+            case UpstreamFailure.ConnectFailure:
+                return await LocalReplyAsync(
+                    503,
+                    WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure").ConfigureAwait(false);
+            default:
+                return await LocalReplyAsync(
+                    503,
+                    WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted, retryOverflow),
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection termination").ConfigureAwait(false);
+        }
+    }
+
+    private static string WithRetryLimit(string flags, bool retriesExhausted, bool retryOverflow) =>
+        retryOverflow ? flags + "," + ResponseFlags.UpstreamOverflow
+        : retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded
+        : flags;
+
+    /// <summary>An Envoy-shaped local reply (status, flag header, text body); the connection stays open unless the client asked.</summary>
+    private async ValueTask<Next> LocalReplyAsync(int status, string flags, string body)
+    {
+        _log.ResponseFlags = flags;
+        if (_responseStarted)
+        {
+            return Next.Close;
+        }
+
+        _closeAfterResponse |= _owner.Draining;
+
+        // Written over the request head: no try follows a local reply.
+        var writer = new AsciiWriter(_out, 0);
+        writer.StatusLine(status);
+        writer.Header("x-sharpproxy-response-flags"u8, flags);
+        writer.Header("content-type"u8, "text/plain");
+        writer.Header("content-length"u8, body.Length);
+        writer.Header("date"u8, DateHeader.Current);
+        if (_closeAfterResponse || _bodyToStream > 0)
+        {
+            writer.Raw("connection: close\r\n"u8);
+        }
+
+        writer.Raw("\r\n"u8);
+        writer.Ascii(body);
+        _out = writer.Buffer;
+        _status = status;
+        _responseStarted = true;
+        try
+        {
+            await _socket.SendAsync(_out.AsMemory(0, writer.Length), SocketFlags.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return Next.Close;
+        }
+
+        _log.BytesSent = body.Length;
+        return _bodyToStream > 0 ? Next.Close : Next.Continue;
+    }
+
+    /// <summary>A protocol error answered before any routing (400 bad request, 431 head too large), then the connection closes.</summary>
+    private async ValueTask WriteErrorAndCloseAsync(int status, string body)
+    {
+        var writer = new AsciiWriter(_out, 0);
+        writer.StatusLine(status);
+        writer.Header("content-type"u8, "text/plain");
+        writer.Header("content-length"u8, body.Length);
+        writer.Header("date"u8, DateHeader.Current);
+        writer.Raw("connection: close\r\n\r\n"u8);
+        writer.Ascii(body);
+        _out = writer.Buffer;
+        try
+        {
+            await _socket.SendAsync(_out.AsMemory(0, writer.Length), SocketFlags.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The client is gone already.
+        }
+
+        CloseSocket();
+    }
+
+    /// <summary>Writes the upstream request head into _out[0..]; returns its length.</summary>
+    private int WriteRequestHead(HttpConnectionManagerConfig http, string path, string query, string authority)
+    {
+        var writer = new AsciiWriter(_out, 0);
+        writer.Latin1(_method);
+        writer.Raw(" "u8);
+        writer.Latin1(path);
+        if (query.Length > 0)
+        {
+            writer.Raw("?"u8);
+            writer.Latin1(query);
+        }
+
+        writer.Raw(" HTTP/1.1\r\nhost: "u8);
+        writer.Latin1(authority);
+        writer.Raw("\r\n"u8);
+        var connectionValue = _headers.TryGetValue("connection", out var nominated) ? nominated.ToString() : null;
+        var replaceRequestId = false;
+        if (http.GenerateRequestId)
+        {
+            var hasId = _headers.ContainsKey("x-request-id");
+            replaceRequestId = !hasId || (http.UseRemoteAddress && !http.PreserveExternalRequestId);
+        }
+
+        string? forwardedFor = null;
+        var addForwardedProto = false;
+        if (http.UseRemoteAddress)
+        {
+            addForwardedProto = true;
+            if (!http.SkipXffAppend && _connection.RemoteEndPoint is { } remote)
+            {
+                var existing = _headers.TryGetValue("x-forwarded-for", out var xff) ? xff.ToString() : "";
+                var address = (remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address).ToString();
+                forwardedFor = existing.Length == 0 ? address : existing + "," + address;
+            }
+        }
+        else if (!_headers.ContainsKey("x-forwarded-proto"))
+        {
+            addForwardedProto = true;
+        }
+
+        foreach (var header in _headers)
+        {
+            var name = header.Key;
+            if (name.Length == 0 || name[0] == ':' || HeaderRules.IsHopByHop(name)
+                || string.Equals(name, "host", StringComparison.OrdinalIgnoreCase)
+                || string.Equals(name, "content-length", StringComparison.OrdinalIgnoreCase)
+                || (connectionValue is not null && IsNominated(connectionValue, name))
+                || (replaceRequestId && string.Equals(name, "x-request-id", StringComparison.OrdinalIgnoreCase))
+                || (http.UseRemoteAddress && (string.Equals(name, "x-forwarded-proto", StringComparison.OrdinalIgnoreCase)
+                    || (forwardedFor is not null && string.Equals(name, "x-forwarded-for", StringComparison.OrdinalIgnoreCase)))))
+            {
+                continue;
+            }
+
+            foreach (var value in header.Value)
+            {
+                writer.Header(name, value ?? "");
+            }
+        }
+
+        if (_teTrailers)
+        {
+            writer.Raw("te: trailers\r\n"u8);
+        }
+
+        if (addForwardedProto)
+        {
+            writer.Raw("x-forwarded-proto: http\r\n"u8);
+        }
+
+        if (forwardedFor is not null)
+        {
+            writer.Header("x-forwarded-for"u8, forwardedFor);
+        }
+
+        if (replaceRequestId)
+        {
+            writer.Raw("x-request-id: "u8);
+            writer.Guid(Guid.NewGuid());
+            writer.Raw("\r\n"u8);
+        }
+
+        if (_contentLength > 0 || _headers.ContainsKey("content-length"))
+        {
+            writer.Header("content-length"u8, _contentLength);
+        }
+
+        writer.Raw("\r\n"u8);
+        _out = writer.Buffer;
+        return writer.Length;
+    }
+
+    /// <summary>Whether the Connection header's token list names <paramref name="name"/> (RFC 9110 7.6.1).</summary>
+    private static bool IsNominated(string connection, string name)
+    {
+        var rest = connection.AsSpan();
+        while (rest.Length > 0)
+        {
+            var comma = rest.IndexOf(',');
+            var token = (comma < 0 ? rest : rest[..comma]).Trim();
+            if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+
+            if (comma < 0)
+            {
+                break;
+            }
+
+            rest = rest[(comma + 1)..];
+        }
+
+        return false;
+    }
+}
+
+/// <summary>Writes an HTTP/1.1 head into a pooled buffer, growing it when needed.</summary>
+internal ref struct AsciiWriter(byte[] buffer, int start)
+{
+    public byte[] Buffer = buffer;
+    public int Length = start;
+
+    public void Raw(ReadOnlySpan<byte> bytes)
+    {
+        Ensure(bytes.Length);
+        bytes.CopyTo(Buffer.AsSpan(Length));
+        Length += bytes.Length;
+    }
+
+    public void Latin1(string value)
+    {
+        Ensure(value.Length);
+        Length += Encoding.Latin1.GetBytes(value, Buffer.AsSpan(Length));
+    }
+
+    public void Ascii(string value) => Latin1(value);
+
+    public void Number(long value)
+    {
+        Ensure(20);
+        value.TryFormat(Buffer.AsSpan(Length), out var written, default, CultureInfo.InvariantCulture);
+        Length += written;
+    }
+
+    public void Guid(Guid value)
+    {
+        Ensure(36);
+        value.TryFormat(Buffer.AsSpan(Length), out var written);
+        Length += written;
+    }
+
+    public void Header(string name, string value)
+    {
+        Latin1(name);
+        Raw(": "u8);
+        Latin1(value);
+        Raw("\r\n"u8);
+    }
+
+    public void Header(ReadOnlySpan<byte> name, string value)
+    {
+        Raw(name);
+        Raw(": "u8);
+        Latin1(value);
+        Raw("\r\n"u8);
+    }
+
+    public void Header(ReadOnlySpan<byte> name, long value)
+    {
+        Raw(name);
+        Raw(": "u8);
+        Number(value);
+        Raw("\r\n"u8);
+    }
+
+    public void StatusLine(int status)
+    {
+        Raw("HTTP/1.1 "u8);
+        Number(status);
+        Raw(" "u8);
+        Raw(ReasonPhraseCache.For(status));
+        Raw("\r\n"u8);
+    }
+
+    private void Ensure(int count)
+    {
+        if (Length + count <= Buffer.Length)
+        {
+            return;
+        }
+
+        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(Buffer.Length * 2, Length + count));
+        Buffer.AsSpan(0, Length).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(Buffer);
+        Buffer = larger;
+    }
+}
+
+/// <summary>Standard reason phrases as bytes, encoded once per status code.</summary>
+internal static class ReasonPhraseCache
+{
+    private static readonly byte[]?[] Phrases = new byte[600][];
+
+    public static ReadOnlySpan<byte> For(int status)
+    {
+        if ((uint)status >= (uint)Phrases.Length)
+        {
+            return "Unknown"u8;
+        }
+
+        return Phrases[status] ??= Encoding.ASCII.GetBytes(ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Unknown");
+    }
+}
+
+/// <summary>The Date header value, formatted at most once per second.</summary>
+internal static class DateHeader
+{
+    private static string s_value = "";
+    private static long s_second = -1;
+
+    public static string Current
+    {
+        get
+        {
+            var now = DateTimeOffset.UtcNow;
+            var second = now.ToUnixTimeSeconds();
+            if (second != Volatile.Read(ref s_second))
+            {
+                Volatile.Write(ref s_value, now.ToString("r", CultureInfo.InvariantCulture));
+                Volatile.Write(ref s_second, second);
+            }
+
+            return Volatile.Read(ref s_value);
+        }
+    }
+}

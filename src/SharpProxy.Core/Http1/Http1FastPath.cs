@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using SharpProxy.Core.Configuration;
+using SharpProxy.Core.Listeners;
+using SharpProxy.Core.Routing;
+using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Telemetry.Metrics;
+
+namespace SharpProxy.Core.Http1;
+
+/// <summary>
+/// What the HTTP/1.1 fast path's connections share: the snapshot, Kestrel (for the connections it hands over), stats.
+/// </summary>
+/// <remarks>
+/// The fast path serves plain HTTP/1.1 keep-alive requests on cleartext listeners with its own parser, straight from
+/// the socket to a raw upstream connection and back, without Kestrel, HttpContext or HttpClient: that is where the
+/// CPU per request went (thread-pool hops and per-request objects). Anything it does not implement is handed, with
+/// the bytes already read, to Kestrel and the full pipeline, which then serves the rest of that connection.
+/// </remarks>
+internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport transport, IRandomSource random, ILogger logger)
+{
+    /// <summary>Off with SHARPPROXY_HTTP1_FAST_PATH=0 (every HTTP/1.1 connection then goes to Kestrel).</summary>
+    public static bool EnabledByEnvironment =>
+        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+
+    public SnapshotHolder Snapshots { get; } = snapshots;
+
+    public DispatchTransport Transport { get; } = transport;
+
+    public IRandomSource Random { get; } = random;
+
+    public ILogger Logger { get; } = logger;
+
+    public StatsStore Stats { get; init; } = StatsStore.Process;
+
+    private readonly ConcurrentDictionary<Http1Connection, byte> _connections = new();
+    private volatile bool _draining;
+
+    /// <summary>Set once the proxy drains: responses carry connection: close and idle connections are closed.</summary>
+    public bool Draining => _draining;
+
+    public int OpenConnections => _connections.Count;
+
+    private long _requests;
+    private long _handOffs;
+
+    /// <summary>Requests served by the fast path itself (http1_fast_path.rq_total).</summary>
+    public long RequestsServed => Volatile.Read(ref _requests);
+
+    /// <summary>Connections handed to Kestrel (http1_fast_path.handoffs).</summary>
+    public long HandOffs => Volatile.Read(ref _handOffs);
+
+    internal void OnRequest() => Interlocked.Increment(ref _requests);
+
+    internal void OnHandOff() => Interlocked.Increment(ref _handOffs);
+
+    internal void Register(Http1Connection connection) => _connections.TryAdd(connection, 0);
+
+    internal void Unregister(Http1Connection connection) => _connections.TryRemove(connection, out _);
+
+    /// <summary>Closes the idle connections now; the others close after the response in progress.</summary>
+    public void BeginDrain()
+    {
+        _draining = true;
+        foreach (var connection in _connections.Keys)
+        {
+            connection.OnDrain();
+        }
+    }
+
+    /// <summary>Waits (bounded by <paramref name="deadline"/>, Stopwatch ticks) until every fast-path connection has closed.</summary>
+    public async Task WaitForConnectionsAsync(long deadline)
+    {
+        while (!_connections.IsEmpty && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Whether the fast path implements everything this connection manager asks of every request; per-request features
+    /// (upgrades, faults, direct responses...) are checked per request.
+    /// </summary>
+    public static bool Supports(HttpConnectionManagerConfig http) => http.AccessLogs.IsDefaultOrEmpty;
+}
