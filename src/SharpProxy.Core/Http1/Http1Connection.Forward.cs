@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.AspNetCore.WebUtilities;
 using SharpProxy.Core.Configuration;
@@ -38,7 +39,8 @@ internal sealed partial class Http1Connection
         ResponseBroken,
     }
 
-    private async Task<Next> ServeRequestAsync()
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
+    private async ValueTask<Next> ServeRequestAsync()
     {
         var snapshot = _owner.Snapshots.Current;
         var listener = snapshot.FindListener(_connection.ListenerName);
@@ -152,7 +154,8 @@ internal sealed partial class Http1Connection
         return next;
     }
 
-    private async Task<Next> ForwardAsync(
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
+    private async ValueTask<Next> ForwardAsync(
         HttpConnectionManagerConfig http, RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, RouteActionConfig action,
         WeightedClusterConfig? weighted, ClusterState cluster, RetryPolicyConfig? policy, ulong? hash, string? setCookie, string authority)
     {
@@ -343,7 +346,8 @@ internal sealed partial class Http1Connection
         !headers.ResponseHeadersToAdd.IsDefaultOrEmpty || !headers.ResponseHeadersToRemove.IsDefaultOrEmpty;
 
     /// <summary>One try: connection, request, response head; the response is relayed unless it is to be retried.</summary>
-    private async Task<TryResult> TryOnceAsync(
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
+    private async ValueTask<TryResult> TryOnceAsync(
         ClusterState cluster, HostState host, RetryPolicyConfig? policy, bool canRetry, string? setCookie, bool responseMutations,
         RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, WeightedClusterConfig? weighted)
     {
@@ -438,6 +442,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Sends the request head and body. False when a reused connection turned out closed before any byte left.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> SendRequestAsync(Http1UpstreamConnection upstream)
     {
         try
@@ -459,6 +464,7 @@ internal sealed partial class Http1Connection
         return true;
     }
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask SendRequestHeadAndBufferedBodyAsync(Socket socket)
     {
         var bodyStart = _start + _headEnd;
@@ -479,6 +485,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>The rest of a Content-Length body, from the client to the upstream as it arrives.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask StreamRequestBodyAsync(Socket upstream)
     {
         // Everything buffered so far was the head and the start of the body: the buffer is free for the rest.
@@ -536,6 +543,7 @@ internal sealed partial class Http1Connection
         return false;
     }
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<Next> ReplyToFailureAsync(ClusterState cluster, HostState host, UpstreamFailure failure, bool retriesExhausted, bool retryOverflow)
     {
         switch (failure)
@@ -566,6 +574,7 @@ internal sealed partial class Http1Connection
         : flags;
 
     /// <summary>An Envoy-shaped local reply (status, flag header, text body); the connection stays open unless the client asked.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<Next> LocalReplyAsync(int status, string flags, string body)
     {
         _log.ResponseFlags = flags;
@@ -607,6 +616,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>A protocol error answered before any routing (400 bad request, 431 head too large), then the connection closes.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask WriteErrorAndCloseAsync(int status, string body)
     {
         var writer = new AsciiWriter(_out, 0);
@@ -708,7 +718,7 @@ internal sealed partial class Http1Connection
         if (replaceRequestId)
         {
             writer.Raw("x-request-id: "u8);
-            writer.Guid(Guid.NewGuid());
+            writer.Uuid4();
             writer.Raw("\r\n"u8);
         }
 
@@ -775,10 +785,18 @@ internal ref struct AsciiWriter(byte[] buffer, int start)
         Length += written;
     }
 
-    public void Guid(Guid value)
+    /// <summary>
+    /// A random (version 4) UUID like Envoy's x-request-id, from <see cref="Random.Shared"/>: request ids need to be
+    /// unique, not secret, and Guid.NewGuid costs a getrandom(2) system call per request.
+    /// </summary>
+    public void Uuid4()
     {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        bytes[7] = (byte)((bytes[7] & 0x0F) | 0x40);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
         Ensure(36);
-        value.TryFormat(Buffer.AsSpan(Length), out var written);
+        new Guid(bytes).TryFormat(Buffer.AsSpan(Length), out var written);
         Length += written;
     }
 

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using SharpProxy.Core.Configuration;
@@ -25,6 +26,7 @@ internal sealed partial class Http1Connection
     /// Reads the final response head into the upstream buffer (interim 1xx heads are dropped). False when the connection
     /// closed before sending a single byte (a reused connection the upstream had already closed).
     /// </summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> ReadResponseHeadAsync(Http1UpstreamConnection upstream)
     {
         var received = 0;
@@ -99,6 +101,7 @@ internal sealed partial class Http1Connection
     private int _upstreamMinor;
 
     /// <summary>Writes the response head downstream and relays the body. Returns whether the upstream connection can be reused.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> RelayResponseAsync(
         Http1UpstreamConnection upstream, string? setCookie, bool responseMutations,
         RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, WeightedClusterConfig? weighted)
@@ -266,6 +269,7 @@ internal sealed partial class Http1Connection
         _ => false,
     };
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> RelayFixedAsync(Http1UpstreamConnection upstream, int headLength, long contentLength)
     {
         var available = upstream.End - upstream.Start;
@@ -287,6 +291,7 @@ internal sealed partial class Http1Connection
         return clean;
     }
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> RelayChunkedAsync(Http1UpstreamConnection upstream, int headLength)
     {
         var scanner = default(ChunkedScanner);
@@ -316,6 +321,7 @@ internal sealed partial class Http1Connection
         return clean;
     }
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask RelayUntilCloseAsync(Http1UpstreamConnection upstream, int headLength)
     {
         await SendHeadWithBodyAsync(upstream, headLength, upstream.End - upstream.Start).ConfigureAwait(false);
@@ -342,6 +348,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>The response head and the first <paramref name="bodyBytes"/> already read, in one send when small.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask SendHeadWithBodyAsync(Http1UpstreamConnection upstream, int headLength, int bodyBytes)
     {
         if (bodyBytes > 0 && bodyBytes <= CoalesceLimit && headLength + bodyBytes <= _out.Length)
@@ -363,6 +370,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Reads the next piece of the body into the start of the upstream buffer; an early close is an error.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<int> ReceiveUpstreamAsync(Http1UpstreamConnection upstream)
     {
         upstream.Start = upstream.End = 0;
@@ -375,6 +383,7 @@ internal sealed partial class Http1Connection
         return read;
     }
 
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
     private async ValueTask SendDownstreamAsync(ReadOnlyMemory<byte> data)
     {
         _responseStarted = true;

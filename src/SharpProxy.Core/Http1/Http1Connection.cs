@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -264,6 +265,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Reads more request bytes after [_start, _end), compacting or growing the buffer. False at end of stream.</summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> ReceiveAsync(CancellationToken cancellationToken)
     {
         if (_start > 0 && _start == _end)

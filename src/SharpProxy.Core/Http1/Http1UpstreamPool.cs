@@ -63,6 +63,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
 {
     private readonly ConcurrentDictionary<HostState, HostConnections> _byHost = new();
     private readonly long _idleTimeoutTicks = (long)((cluster.Config.IdleTimeout ?? TimeSpan.FromHours(1)).TotalSeconds * Stopwatch.Frequency);
+    private static readonly long s_checkAfterTicks = Stopwatch.Frequency / 2;
     private int _disposed;
 
     /// <summary>An idle connection to <paramref name="host"/> that still looks open, or null.</summary>
@@ -86,10 +87,13 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
             }
 
             // Readable while idle means the upstream closed it (or sent bytes nobody asked for): either way unusable.
+            // Checked (one poll(2)) only after a pause: a connection back from a request a moment ago is reused as is,
+            // and if the upstream closed it meanwhile the request goes once more on a new connection.
             bool usable;
             try
             {
-                usable = now - connection.IdleSince < _idleTimeoutTicks && !connection.Socket.Poll(0, SelectMode.SelectRead);
+                var idle = now - connection.IdleSince;
+                usable = idle < _idleTimeoutTicks && (idle < s_checkAfterTicks || !connection.Socket.Poll(0, SelectMode.SelectRead));
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {

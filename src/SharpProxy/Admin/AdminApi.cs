@@ -169,6 +169,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             ("server.concurrency", state.Options.Concurrency, StatKind.Gauge),
             ("server.uptime", (long)(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds, StatKind.Gauge),
             ("server.memory_allocated", GC.GetTotalMemory(false), StatKind.Gauge),
+            ("server.gc_allocated_bytes_total", GC.GetTotalAllocatedBytes(false), StatKind.Counter),
             ("server.memory_heap_size", GC.GetGCMemoryInfo().HeapSizeBytes, StatKind.Gauge),
             ("server.memory_physical_size", process.WorkingSet64, StatKind.Gauge),
             ("server.total_connections", state.Listeners.GetBoundListeners().Count, StatKind.Gauge),
