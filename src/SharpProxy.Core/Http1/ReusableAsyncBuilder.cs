@@ -7,8 +7,8 @@ namespace SharpProxy.Core.Http1;
 /// Async method builder for the fast path's per-request methods. An async method that suspends needs a heap object
 /// (the box holding its state machine); .NET's PoolingAsyncValueTaskMethodBuilder keeps one or two per method and core,
 /// which thirty-two connections suspended at once outrun, so boxes were allocated per request again. This builder
-/// keeps the boxes of each method in a per-thread stack deep enough for every connection of a worker: with socket
-/// completions inline, a request is served on its worker's event-loop thread and its boxes come back to that stack.
+/// keeps the boxes of each method in one shared stack deep enough for every connection (after a one-box cache per
+/// thread), so a box comes back for reuse whichever thread the request finished on.
 /// </summary>
 /// <remarks>
 /// The ValueTask a method returns must be awaited exactly once (the box goes back to the stack when its result is
@@ -100,10 +100,14 @@ internal struct ReusableAsyncBuilder<TResult>
     private sealed class StateMachineBox<TStateMachine> : ReusableBox<TResult>
         where TStateMachine : IAsyncStateMachine
     {
-        private const int MaxPooledPerThread = 1024;
+        private const int MaxPooled = 1024;
 
+        // One box per thread without a lock, the rest shared: a request can suspend on one event-loop thread and
+        // resume on another (downstream and upstream sockets on different engines), so per-thread stacks alone drain.
         [ThreadStatic]
-        private static Stack<StateMachineBox<TStateMachine>>? t_pool;
+        private static StateMachineBox<TStateMachine>? t_cached;
+
+        private static readonly Stack<StateMachineBox<TStateMachine>> s_pool = new();
 
         private static readonly ContextCallback s_moveNextInContext = static state => ((StateMachineBox<TStateMachine>)state!).StateMachine!.MoveNext();
 
@@ -111,8 +115,25 @@ internal struct ReusableAsyncBuilder<TResult>
 
         public StateMachineBox() => MoveNextAction = MoveNext;
 
-        public static StateMachineBox<TStateMachine> Rent() =>
-            t_pool is { Count: > 0 } pool ? pool.Pop() : new StateMachineBox<TStateMachine>();
+        public static StateMachineBox<TStateMachine> Rent()
+        {
+            var box = t_cached;
+            if (box is not null)
+            {
+                t_cached = null;
+                return box;
+            }
+
+            lock (s_pool)
+            {
+                if (s_pool.TryPop(out box))
+                {
+                    return box;
+                }
+            }
+
+            return new StateMachineBox<TStateMachine>();
+        }
 
         private void MoveNext()
         {
@@ -130,10 +151,18 @@ internal struct ReusableAsyncBuilder<TResult>
         {
             StateMachine = default;
             Context = null;
-            var pool = t_pool ??= new Stack<StateMachineBox<TStateMachine>>();
-            if (pool.Count < MaxPooledPerThread)
+            if (t_cached is null)
             {
-                pool.Push(this);
+                t_cached = this;
+                return;
+            }
+
+            lock (s_pool)
+            {
+                if (s_pool.Count < MaxPooled)
+                {
+                    s_pool.Push(this);
+                }
             }
         }
     }
