@@ -18,11 +18,12 @@ NAMES = {
     "sharpproxy-c2": "SharpProxy `--concurrency 2`",
     "sharpproxy-2cpu": "SharpProxy workstation GC, CPUs 0-1",
     "sharpproxy-gcserver-2cpu": "SharpProxy `DOTNET_gcServer=1`, CPUs 0-1",
-    "sharpproxy-inline": "SharpProxy `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`",
+    "sharpproxy-no-inline": "SharpProxy `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0`",
+    "sharpproxy-kestrel": "SharpProxy `SHARPPROXY_HTTP1_FAST_PATH=0` (Kestrel + HttpClient)",
     "sharpproxy-gen0-4mb": "SharpProxy `DOTNET_GCgen0size=0x400000` (4 MB)",
 }
 ORDER = ["direct", "haproxy", "nginx", "sharpproxy"]
-VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-inline", "sharpproxy-gen0-4mb", "sharpproxy-2cpu",
+VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-gen0-4mb", "sharpproxy-2cpu",
             "sharpproxy-gcserver-2cpu"]
 FIELDS = ["rps", "p50", "p99", "cpu", "hwm", "up_cpu", "reqs", "errs", "up_conns"]
 
@@ -180,7 +181,9 @@ def main():
             f"| {NAMES[target]} | {cell(series(per_rep, 'rps'), 0)} | {cell(series(per_rep, 'p50'), 3)} "
             f"| {cell(series(per_rep, 'p99'), 3)} | {cell(series(per_rep, 'cpu'), 1)} | {cell(series(per_rep, 'hwm'), 1)} "
             f"| {cpu_ratio} | {rss_ratio} | {threads} | {svr} |")
-    out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions off. "
+    out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions on "
+            "(the proxy sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 unless the environment says otherwise), "
+            "HTTP/1.1 on the fast path. "
             "With one CPU in its affinity mask the runtime uses workstation GC even when `DOTNET_gcServer=1` is set "
             "(checked by thread names: no `.NET Server GC` threads), so the GC pair runs with CPUs 0-1, sharing CPU 1 "
             "with the load generator and the upstream; compare those two rows with each other only.", ""]

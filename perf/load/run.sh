@@ -477,7 +477,7 @@ start_target() { # name [extra env assignments...]
             # GC), so the GC comparison runs on both CPUs, sharing CPU 1 with the load generator.
             [[ $name == *-2cpu* ]] && cpus="$PROXY_CPU,$LOAD_CPU"
             t0=$(date +%s%N)
-            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 "$@" \
+            taskset -c "$cpus" env DOTNET_gcServer=0 "$@" \
                 "$SP_BIN" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
             pid=$! ;;
         *) die "unknown target $name" ;;
@@ -573,7 +573,8 @@ main() {
     # SharpProxy-only variants (name|env): HTTP/1.1 scenario and startup figures only.
     local variants=(
         "sharpproxy-c2|"
-        "sharpproxy-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1"
+        "sharpproxy-no-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0"
+        "sharpproxy-kestrel|SHARPPROXY_HTTP1_FAST_PATH=0"
         "sharpproxy-gen0-4mb|DOTNET_GCgen0size=0x400000"
         "sharpproxy-2cpu|"
         "sharpproxy-gcserver-2cpu|DOTNET_gcServer=1"
