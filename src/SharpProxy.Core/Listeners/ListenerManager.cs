@@ -304,11 +304,24 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
             };
             var codec = chain.Http!.Codec;
-            if (Http1FastPath is { } fastPath && Http1.Http1FastPath.Supports(chain.Http)
-                && (codec == CodecType.Http1 || (codec == CodecType.Auto && sniffed is null or HttpProtocols.Http1)))
+            if (Http1FastPath is { } fastPath && codec != CodecType.Http2 && Http1.Http1FastPath.Supports(chain.Http))
             {
-                await ServeOnFastPathAsync(bound, socket, fastPath, feature, sniffHttp2: codec == CodecType.Auto && sniffed is null).ConfigureAwait(false);
-                return;
+                if (codec == CodecType.Auto && sniffed is null)
+                {
+                    // Peeked, so an HTTP/2 connection reaches Kestrel straight from the socket, not through a hand-off.
+                    sniffed = await PeekSniffAsync(socket).ConfigureAwait(false);
+                    if (sniffed is null)
+                    {
+                        socket.Dispose();
+                        return;
+                    }
+                }
+
+                if (codec == CodecType.Http1 || sniffed == HttpProtocols.Http1)
+                {
+                    await ServeOnFastPathAsync(bound, socket, fastPath, feature, sniffHttp2: false).ConfigureAwait(false);
+                    return;
+                }
             }
 
             await DispatchToKestrelAsync(bound, socket, codec switch
