@@ -686,7 +686,7 @@ internal sealed partial class Http1Connection
             if (name.Length == 0 || name[0] == ':' || HeaderRules.IsHopByHop(name)
                 || string.Equals(name, "host", StringComparison.OrdinalIgnoreCase)
                 || string.Equals(name, "content-length", StringComparison.OrdinalIgnoreCase)
-                || (connectionValue is not null && IsNominated(connectionValue, name))
+                || (connectionValue is not null && HeaderRules.IsNominatedBy(connectionValue, name))
                 || (replaceRequestId && string.Equals(name, "x-request-id", StringComparison.OrdinalIgnoreCase))
                 || (http.UseRemoteAddress && (string.Equals(name, "x-forwarded-proto", StringComparison.OrdinalIgnoreCase)
                     || (forwardedFor is not null && string.Equals(name, "x-forwarded-for", StringComparison.OrdinalIgnoreCase)))))
@@ -730,30 +730,6 @@ internal sealed partial class Http1Connection
         writer.Raw("\r\n"u8);
         _out = writer.Buffer;
         return writer.Length;
-    }
-
-    /// <summary>Whether the Connection header's token list names <paramref name="name"/> (RFC 9110 7.6.1).</summary>
-    private static bool IsNominated(string connection, string name)
-    {
-        var rest = connection.AsSpan();
-        while (rest.Length > 0)
-        {
-            var comma = rest.IndexOf(',');
-            var token = (comma < 0 ? rest : rest[..comma]).Trim();
-            if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-
-            if (comma < 0)
-            {
-                break;
-            }
-
-            rest = rest[(comma + 1)..];
-        }
-
-        return false;
     }
 }
 

@@ -16,4 +16,28 @@ internal static class HeaderRules
     public static bool IsHopByHop(string name) => HopByHop.Contains(name);
 
     public static bool IsContentHeader(string name) => ContentHeaders.Contains(name);
+
+    /// <summary>Whether the Connection header's token list names <paramref name="name"/> (RFC 9110 7.6.1: not forwarded).</summary>
+    public static bool IsNominatedBy(string connection, string name)
+    {
+        var rest = connection.AsSpan();
+        while (rest.Length > 0)
+        {
+            var comma = rest.IndexOf(',');
+            var token = (comma < 0 ? rest : rest[..comma]).Trim();
+            if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+
+            if (comma < 0)
+            {
+                break;
+            }
+
+            rest = rest[(comma + 1)..];
+        }
+
+        return false;
+    }
 }

@@ -358,11 +358,11 @@ internal sealed partial class HttpForwarder(ILogger logger)
         };
 
         var headers = downstream.Headers;
-        var nominated = headers.Connection;
+        var nominated = headers.Connection.ToString();
         foreach (var header in headers)
         {
             var name = header.Key;
-            if (name.Length == 0 || name[0] == ':' || HeaderRules.IsHopByHop(name) || IsNominatedByConnection(nominated, name)
+            if (name.Length == 0 || name[0] == ':' || HeaderRules.IsHopByHop(name) || HeaderRules.IsNominatedBy(nominated, name)
                 || string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
@@ -439,27 +439,6 @@ internal sealed partial class HttpForwarder(ILogger logger)
 
     private static string FormatAddress(IPAddress address) =>
         (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
-
-    private static bool IsNominatedByConnection(StringValues connection, string name)
-    {
-        if (StringValues.IsNullOrEmpty(connection))
-        {
-            return false;
-        }
-
-        foreach (var value in connection)
-        {
-            foreach (var token in (value ?? "").Split(','))
-            {
-                if (token.Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
 
     private static Version UpstreamVersion(UpstreamProtocol protocol, string downstreamProtocol) => protocol switch
     {
