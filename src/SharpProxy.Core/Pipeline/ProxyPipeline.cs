@@ -87,6 +87,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         }
 
         SplitTarget(rawTarget, out var path, out var query);
+        path = http.NormalizePath ? PathNormalizer.RemoveDotSegments(path) : path;
+        if (http.SanitizeForwardedClientCert)
+        {
+            request.Headers.Remove("x-forwarded-client-cert");
+        }
+
         var authority = request.Headers.Host.ToString();
         var match = routes.Match(new RouteRequest(authority, path, query, request.Headers, isGrpc, request.Method, request.Scheme));
         if (match.Route is null || match.VirtualHost is null)
@@ -97,6 +103,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var route = match.Route.Config;
         var vhost = match.VirtualHost.Config;
         var table = routes.Config;
+
+        // CORS runs before the fault filter, as in istiod's chain; a preflight is answered here.
+        if (Cors.Effective(http, vhost, route) is { } cors && Cors.Apply(context, cors))
+        {
+            return Task.CompletedTask;
+        }
 
         // The fault filter runs before the router, as in Envoy's filter chain; most routes have no fault and stay synchronous here.
         var fault = FaultInjection.Effective(http, vhost, route);
