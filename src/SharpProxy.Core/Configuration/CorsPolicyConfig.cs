@@ -39,11 +39,12 @@ internal sealed record CorsPolicyConfig
 
     public string? MaxAge { get; init; }
 
-    public bool AllowCredentials { get; init; }
+    /// <summary>Null when unset: a less specific policy's value applies (Envoy merges CORS policies field by field).</summary>
+    public bool? AllowCredentials { get; init; }
 
     /// <summary>
     /// forward_not_matching_preflights: a preflight from an origin that is not allowed goes upstream (true, Envoy's
-    /// default) or is answered locally without CORS headers (false).
+    /// default when no policy sets it) or is answered locally without access-control-allow-origin (false).
     /// </summary>
-    public bool ForwardNotMatchingPreflights { get; init; } = true;
+    public bool? ForwardNotMatchingPreflights { get; init; }
 }

@@ -5,10 +5,12 @@ using SharpProxy.Core.Configuration;
 namespace SharpProxy.Core.Filters;
 
 /// <summary>
-/// Envoy's CORS filter (envoy.filters.http.cors) at request time, as its cors_filter.cc behaves: a request with an
-/// Origin the policy allows is a CORS request; an OPTIONS one with Access-Control-Request-Method is a preflight and is
-/// answered here (200 with the allow-* headers, nothing goes upstream); any other CORS request goes upstream and its
-/// response gets access-control-allow-origin (the request's origin), -allow-credentials and -expose-headers.
+/// Envoy's CORS filter (envoy.filters.http.cors) at request time, as its cors_filter.cc behaves. The route's policy and
+/// the virtual host's are merged field by field (the route's value wins where it sets one). A request with an Origin is
+/// a CORS request; an OPTIONS one with Access-Control-Request-Method is a preflight, answered here with 200 and the
+/// allow-* headers (nothing goes upstream) — unless the origin is not allowed and forward_not_matching_preflights
+/// (default true) lets it through. Any other CORS request from an allowed origin goes upstream and its response gets
+/// access-control-allow-origin (the request's origin), -allow-credentials and -expose-headers.
 /// </summary>
 internal static class Cors
 {
@@ -19,16 +21,17 @@ internal static class Cors
     private const string ExposeHeaders = "access-control-expose-headers";
     private const string MaxAge = "access-control-max-age";
     private const string RequestMethod = "access-control-request-method";
+    private const string RequestHeaders = "access-control-request-headers";
 
-    /// <summary>The policy that applies: the route's, else the virtual host's; null without the filter in the chain.</summary>
-    public static CorsPolicyConfig? Effective(HttpConnectionManagerConfig http, VirtualHostConfig vhost, RouteConfig route) =>
-        http.CorsFilter ? route.Cors ?? vhost.Cors : null;
+    /// <summary>True when the chain has the filter and the route or its virtual host has a policy.</summary>
+    public static bool Applies(HttpConnectionManagerConfig http, VirtualHostConfig vhost, RouteConfig route) =>
+        http.CorsFilter && (route.Cors is not null || vhost.Cors is not null);
 
     /// <summary>
     /// Runs the request side. Returns true when the request was answered here (a preflight); false when it goes on,
-    /// in which case an allowed CORS request has its response headers registered.
+    /// in which case a request from an allowed origin has its response headers registered.
     /// </summary>
-    public static bool Apply(HttpContext context, CorsPolicyConfig policy)
+    public static bool Apply(HttpContext context, CorsPolicyConfig? routePolicy, CorsPolicyConfig? vhostPolicy)
     {
         var request = context.Request;
         var origin = request.Headers.Origin;
@@ -38,46 +41,52 @@ internal static class Cors
         }
 
         var originText = origin.ToString();
+        var allowed = IsOriginAllowed(routePolicy, vhostPolicy, originText);
         var isPreflight = HttpMethods.IsOptions(request.Method) && !StringValues.IsNullOrEmpty(request.Headers[RequestMethod]);
-        if (!IsOriginAllowed(policy, originText))
+        if (!isPreflight)
         {
-            if (isPreflight && !policy.ForwardNotMatchingPreflights)
+            if (allowed)
             {
-                // Envoy answers a non-matching preflight itself, without any CORS header, when told not to forward it.
-                context.Response.StatusCode = StatusCodes.Status200OK;
-                return true;
+                // The forwarder writes the upstream's headers later; these replace any it sent, as Envoy's encoder does.
+                context.Response.OnStarting(static state => SetResponseHeaders((CorsResponse)state), new CorsResponse(context.Response, routePolicy, vhostPolicy, originText));
             }
 
             return false;
         }
 
-        var response = context.Response;
-        if (isPreflight)
+        if (!allowed && (routePolicy?.ForwardNotMatchingPreflights ?? vhostPolicy?.ForwardNotMatchingPreflights ?? true))
         {
-            response.StatusCode = StatusCodes.Status200OK;
-            var headers = response.Headers;
-            headers[AllowOrigin] = originText;
-            if (policy.AllowCredentials)
-            {
-                headers[AllowCredentials] = "true";
-            }
-
-            SetIfPresent(headers, AllowMethods, policy.AllowMethods);
-            SetIfPresent(headers, AllowHeaders, policy.AllowHeaders);
-            SetIfPresent(headers, MaxAge, policy.MaxAge);
-            return true;
+            return false;
         }
 
-        // The upstream's response headers are written later by the forwarder; these replace any it sent, as Envoy's encoder does.
-        response.OnStarting(static state => SetResponseHeaders((CorsResponse)state), new CorsResponse(response, policy, originText));
-        return false;
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        var headers = response.Headers;
+        if (allowed)
+        {
+            headers[AllowOrigin] = originText;
+        }
+
+        if (routePolicy?.AllowCredentials ?? vhostPolicy?.AllowCredentials ?? false)
+        {
+            headers[AllowCredentials] = "true";
+        }
+
+        // "*" echoes what the browser asked for.
+        var methods = routePolicy?.AllowMethods ?? vhostPolicy?.AllowMethods;
+        SetIfPresent(headers, AllowMethods, methods == "*" ? request.Headers[RequestMethod].ToString() : methods);
+        var allowHeaders = routePolicy?.AllowHeaders ?? vhostPolicy?.AllowHeaders;
+        SetIfPresent(headers, AllowHeaders, allowHeaders == "*" ? request.Headers[RequestHeaders].ToString() : allowHeaders);
+        SetIfPresent(headers, MaxAge, routePolicy?.MaxAge ?? vhostPolicy?.MaxAge);
+        return true;
     }
 
-    public static bool IsOriginAllowed(CorsPolicyConfig policy, string origin)
+    /// <summary>The first policy (route, then virtual host) with origin matchers decides; a matcher matching "*" allows all.</summary>
+    private static bool IsOriginAllowed(CorsPolicyConfig? routePolicy, CorsPolicyConfig? vhostPolicy, string origin)
     {
-        foreach (var matcher in policy.OriginMatchers)
+        var matchers = routePolicy is { OriginMatchers.IsEmpty: false } ? routePolicy.OriginMatchers : vhostPolicy?.OriginMatchers ?? [];
+        foreach (var matcher in matchers)
         {
-            // Envoy: a matcher that matches "*" allows every origin.
             if (matcher.Matches("*") || matcher.Matches(origin))
             {
                 return true;
@@ -91,12 +100,12 @@ internal static class Cors
     {
         var headers = state.Response.Headers;
         headers[AllowOrigin] = state.Origin;
-        if (state.Policy.AllowCredentials)
+        if (state.Route?.AllowCredentials ?? state.VirtualHost?.AllowCredentials ?? false)
         {
             headers[AllowCredentials] = "true";
         }
 
-        SetIfPresent(headers, ExposeHeaders, state.Policy.ExposeHeaders);
+        SetIfPresent(headers, ExposeHeaders, state.Route?.ExposeHeaders ?? state.VirtualHost?.ExposeHeaders);
         return Task.CompletedTask;
     }
 
@@ -108,5 +117,5 @@ internal static class Cors
         }
     }
 
-    private sealed record CorsResponse(HttpResponse Response, CorsPolicyConfig Policy, string Origin);
+    private sealed record CorsResponse(HttpResponse Response, CorsPolicyConfig? Route, CorsPolicyConfig? VirtualHost, string Origin);
 }

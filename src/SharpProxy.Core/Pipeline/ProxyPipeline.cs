@@ -105,7 +105,7 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var table = routes.Config;
 
         // CORS runs before the fault filter, as in istiod's chain; a preflight is answered here.
-        if (Cors.Effective(http, vhost, route) is { } cors && Cors.Apply(context, cors))
+        if (Cors.Applies(http, vhost, route) && Cors.Apply(context, route.Cors, vhost.Cors))
         {
             return Task.CompletedTask;
         }

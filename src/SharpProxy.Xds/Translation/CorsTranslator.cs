@@ -77,8 +77,8 @@ internal static class CorsTranslator
                 AllowHeaders = NullIfEmpty(policy.AllowHeaders),
                 ExposeHeaders = NullIfEmpty(policy.ExposeHeaders),
                 MaxAge = NullIfEmpty(policy.MaxAge),
-                AllowCredentials = policy.AllowCredentials ?? false,
-                ForwardNotMatchingPreflights = policy.ForwardNotMatchingPreflights ?? true,
+                AllowCredentials = policy.AllowCredentials,
+                ForwardNotMatchingPreflights = policy.ForwardNotMatchingPreflights,
             };
         }
         catch (ArgumentException ex)
