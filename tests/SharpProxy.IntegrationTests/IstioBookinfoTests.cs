@@ -147,6 +147,47 @@ public sealed class IstioBookinfoTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task EdsPushAddsAnEndpoint_KeepAliveConnectionToTheRemainingHostSurvives()
+    {
+        await using var xds = await XdsTestServer.StartAsync();
+        Serve(xds, new IstioBookinfo.Placement { ReviewsV1Weight = 100, ReviewsV2Weight = 0, ReviewsV3Weight = 0 }, "1", twoV1Pods: false);
+        await using var proxy = await StartProxyAsync(xds, "DELTA_GRPC");
+
+        // One downstream connection: one worker, one pool, one upstream connection per host.
+        using var client = TestHttp.Http1(await proxy.GetListenerUriAsync(IstioBookinfo.OutboundListenerName), maxConnectionsPerServer: 1);
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await SendAsync(client, HttpMethod.Get, "/reviews/0");
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, proxy);
+            Assert.Equal("v1a", ProxyAssert.UpstreamLabel(response));
+        }
+
+        Assert.Equal(1, _v1a.ConnectionCount);
+
+        // The EDS push adds a second v1 pod (a new ClusterLoadAssignment, so a new cluster state).
+        var endpoints = Endpoints(twoV1Pods: true);
+        xds.Set(XdsTestServer.EndpointType, "2", endpoints);
+        await Polling.UntilAsync(
+            async () => (await proxy.AdminGetAsync("/stats")).Body.Contains("xds.eds.version_text: \"2\"", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20),
+            "EDS version 2 applied");
+
+        // Users spread over both pods by the cookie hash (without a cookie, the generated one hashes this connection alike).
+        var onV1b = 0;
+        for (var i = 0; i < 40; i++)
+        {
+            using var response = await SendAsync(client, HttpMethod.Get, "/reviews/0", cookie: $"{IstioBookinfo.CookieName}=user{i}");
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, proxy);
+            onV1b += ProxyAssert.UpstreamLabel(response) == "v1b" ? 1 : 0;
+        }
+
+        output.WriteLine($"after the push: {onV1b}/40 on v1b; connections v1a {_v1a.ConnectionCount}, v1b {_v1b.ConnectionCount}");
+        Assert.InRange(onV1b, 1, 39);
+        Assert.Equal(1, _v1a.ConnectionCount);
+        Assert.Equal(1, _v1b.ConnectionCount);
+    }
+
+    [Fact]
     public async Task DotSegments_NormalizedBeforeRouting()
     {
         await using var xds = await XdsTestServer.StartAsync();
@@ -205,7 +246,7 @@ public sealed class IstioBookinfoTests(ITestOutputHelper output) : IAsyncLifetim
 
     private long UpstreamRequests() => _v1a.RequestCount + _v1b.RequestCount + _v2.RequestCount + _v3.RequestCount;
 
-    private void Serve(XdsTestServer xds, IstioBookinfo.Placement placement, string version)
+    private void Serve(XdsTestServer xds, IstioBookinfo.Placement placement, string version, bool twoV1Pods = true)
     {
         placement = placement with
         {
@@ -216,7 +257,18 @@ public sealed class IstioBookinfoTests(ITestOutputHelper output) : IAsyncLifetim
             OutboundPortListenerPort = 0,
         };
         xds.Set(XdsTestServer.ClusterType, version, IstioBookinfo.Clusters());
+        xds.Set(XdsTestServer.EndpointType, version, Endpoints(twoV1Pods));
+        xds.Set(XdsTestServer.ListenerType, version, IstioBookinfo.Listeners(placement));
+        xds.Set(XdsTestServer.RouteType, version, IstioBookinfo.Routes(placement));
+    }
+
+    private Google.Protobuf.IMessage[] Endpoints(bool twoV1Pods)
+    {
         var endpoints = IstioBookinfo.Endpoints(_v1a.Http1Port, _v2.Http1Port, _v3.Http1Port, _other.Http1Port);
+        if (!twoV1Pods)
+        {
+            return endpoints;
+        }
 
         // Two v1 pods, so that the cookie hash has a choice to make.
         for (var i = 0; i < endpoints.Length; i++)
@@ -228,9 +280,7 @@ public sealed class IstioBookinfoTests(ITestOutputHelper output) : IAsyncLifetim
             }
         }
 
-        xds.Set(XdsTestServer.EndpointType, version, endpoints);
-        xds.Set(XdsTestServer.ListenerType, version, IstioBookinfo.Listeners(placement));
-        xds.Set(XdsTestServer.RouteType, version, IstioBookinfo.Routes(placement));
+        return endpoints;
     }
 
     private static async Task<HttpResponseMessage> SendAsync(
