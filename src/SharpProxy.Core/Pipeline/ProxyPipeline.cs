@@ -31,6 +31,14 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
 
         var snapshot = snapshots.Current;
         var listener = snapshot.FindListener(connection.ListenerName);
+        if (listener is null && connection.AcceptedListener is { } draining)
+        {
+            // The listener left the config and drains: this request is served on its old config, then the connection
+            // closes (HTTP/1.1 "connection: close", HTTP/2 GOAWAY); idle ones are closed when the drain time ends.
+            listener = draining;
+            context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
+
         if (listener is null || (uint)connection.FilterChainIndex >= (uint)listener.Chains.Length)
         {
             // The listener left the config while this connection drains.
