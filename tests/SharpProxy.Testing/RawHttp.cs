@@ -75,7 +75,8 @@ public static class RawHttp
         return result;
     }
 
-    private static Task<RawHttpResponse> ReadResponseAsync(Stream stream, CancellationToken cancellationToken) =>
+    /// <summary>One response from an open connection (keep-alive tests send the next request on the same stream).</summary>
+    public static Task<RawHttpResponse> ReadResponseAsync(Stream stream, CancellationToken cancellationToken) =>
         ReadResponseAsync(new BufferedReader(stream), cancellationToken);
 
     private static async Task<RawHttpResponse> ReadResponseAsync(BufferedReader reader, CancellationToken cancellationToken)

@@ -6,6 +6,7 @@ using SharpProxy.Xds.Api.Config.Listener.V3;
 using SharpProxy.Xds.Api.Config.Route.V3;
 using SharpProxy.Xds.Api.Extensions.Filters.Http.Router.V3;
 using SharpProxy.Xds.Api.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Filter = SharpProxy.Xds.Api.Config.Listener.V3.Filter;
 
 namespace SharpProxy.Testing;
 

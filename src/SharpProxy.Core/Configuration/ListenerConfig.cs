@@ -33,6 +33,21 @@ internal sealed record ListenerConfig
     /// (else 0.0.0.0:port / [::]:port), and stays on this listener's own chains when there is none.
     /// </summary>
     public bool HandOffToOriginalDestination { get; init; }
+
+    /// <summary>
+    /// The envoy.filters.listener.tls_inspector listener filter is configured (transport protocol "tls", SNI and ALPN
+    /// for chain selection). Recorded here; the TLS work peeks the ClientHello when it is set.
+    /// </summary>
+    public bool TlsInspector { get; init; }
+
+    /// <summary>The envoy.filters.listener.http_inspector listener filter (sniff HTTP/1.x vs h2c for application_protocols).</summary>
+    public bool HttpInspector { get; init; }
+
+    /// <summary>Envoy's listener_filters_timeout; null or zero = no timeout.</summary>
+    public TimeSpan? ListenerFiltersTimeout { get; init; }
+
+    /// <summary>Envoy's continue_on_listener_filters_timeout.</summary>
+    public bool ContinueOnListenerFiltersTimeout { get; init; }
 }
 
 /// <summary>Envoy's core.v3.TrafficDirection.</summary>
@@ -70,6 +85,12 @@ internal sealed record FilterChainConfig
 
     /// <summary>The TCP proxy, when this chain relays bytes (exactly one of Http and TcpProxy is set).</summary>
     public TcpProxyConfig? TcpProxy { get; init; }
+
+    /// <summary>
+    /// Envoy's default_filter_chain: kept last in the listener's chains, never matched by criteria, used only when no
+    /// other chain matches.
+    /// </summary>
+    public bool IsDefault { get; init; }
 }
 
 /// <summary>envoy.filters.network.tcp_proxy: relay the connection's bytes both ways to one upstream host.</summary>
@@ -134,6 +155,18 @@ internal sealed record HttpConnectionManagerConfig
 
     /// <summary>The fault filter's own config when the chain has envoy.filters.http.fault (routes may override it); null without the filter.</summary>
     public FaultConfig? FaultFilter { get; init; }
+
+    /// <summary>The chain has envoy.filters.http.cors: route / virtual host CORS policies apply (before the fault filter).</summary>
+    public bool CorsFilter { get; init; }
+
+    /// <summary>normalize_path: RFC 3986 dot segments are removed from the path before routing and forwarding.</summary>
+    public bool NormalizePath { get; init; }
+
+    /// <summary>
+    /// x-forwarded-client-cert is removed from requests. Envoy removes it on every connection without a client
+    /// certificate unless forward_client_cert_details is ALWAYS_FORWARD_ONLY; SharpProxy has no downstream TLS yet.
+    /// </summary>
+    public bool SanitizeForwardedClientCert { get; init; }
 }
 
 internal enum AccessLogTarget

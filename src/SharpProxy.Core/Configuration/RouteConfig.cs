@@ -19,6 +19,9 @@ internal sealed record RouteConfig
 
     /// <summary>typed_per_filter_config for envoy.filters.http.fault: replaces the filter's own config for this route.</summary>
     public FaultConfig? Fault { get; init; }
+
+    /// <summary>typed_per_filter_config for envoy.filters.http.cors (replaces the virtual host's).</summary>
+    public CorsPolicyConfig? Cors { get; init; }
 }
 
 internal enum PathMatchKind

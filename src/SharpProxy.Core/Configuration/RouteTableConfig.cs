@@ -11,6 +11,9 @@ internal sealed record RouteTableConfig
     public HeaderMutationConfig Headers { get; init; } = HeaderMutationConfig.Empty;
 
     public bool MostSpecificHeaderMutationsWins { get; init; }
+
+    /// <summary>Envoy's ignore_port_in_host_matching: the authority's port is dropped for virtual host selection only.</summary>
+    public bool IgnorePortInHostMatching { get; init; }
 }
 
 internal sealed record VirtualHostConfig
@@ -25,6 +28,9 @@ internal sealed record VirtualHostConfig
 
     /// <summary>typed_per_filter_config for envoy.filters.http.fault, for routes without their own.</summary>
     public FaultConfig? Fault { get; init; }
+
+    /// <summary>typed_per_filter_config for envoy.filters.http.cors, for routes without their own.</summary>
+    public CorsPolicyConfig? Cors { get; init; }
 
     /// <summary>Used by routes without their own retry policy (Envoy: the route's policy replaces the virtual host's).</summary>
     public RetryPolicyConfig? RetryPolicy { get; init; }

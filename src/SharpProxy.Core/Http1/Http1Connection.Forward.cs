@@ -55,6 +55,13 @@ internal sealed partial class Http1Connection
             return Next.HandOff;
         }
 
+        // The full pipeline normalizes dot segments and strips x-forwarded-client-cert (both rare in a request).
+        if ((http.NormalizePath && !ReferenceEquals(PathNormalizer.RemoveDotSegments(_lastPath), _lastPath))
+            || (http.SanitizeForwardedClientCert && _headers.ContainsKey("x-forwarded-client-cert")))
+        {
+            return Next.HandOff;
+        }
+
         var authority = _headers.TryGetValue("host", out var host) ? host.ToString() : "";
         var match = routes.Match(new RouteRequest(authority, _lastPath, _lastQuery, _headers, false, _method, "http"));
         if (match.Route is null || match.VirtualHost is null || match.Route.Config.Forward is not { } action)
@@ -66,7 +73,7 @@ internal sealed partial class Http1Connection
         var route = match.Route.Config;
         var vhost = match.VirtualHost.Config;
         var table = routes.Config;
-        if (FaultInjection.Effective(http, vhost, route) is { IsEmpty: false })
+        if (FaultInjection.Effective(http, vhost, route) is { IsEmpty: false } || Cors.Applies(http, vhost, route))
         {
             return Next.HandOff;
         }

@@ -59,12 +59,41 @@ internal sealed class Http1UpstreamConnection
 /// serves one request at a time and comes back here after a complete, keep-alive response. max_connections and
 /// max_pending_requests are the cluster's circuit breakers, shared with the HttpClient pools of the same cluster.
 /// </summary>
-internal sealed class Http1UpstreamPool(ClusterState cluster)
+internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
 {
     private readonly ConcurrentDictionary<HostState, HostConnections> _byHost = new();
     private readonly long _idleTimeoutTicks = (long)((cluster.Config.IdleTimeout ?? TimeSpan.FromHours(1)).TotalSeconds * Stopwatch.Frequency);
     private static readonly long s_checkAfterTicks = Stopwatch.Frequency / 2;
     private int _disposed;
+
+    // Replaced when a newer state of the cluster adopts the pool (an EDS update that only changed endpoints).
+    private volatile ClusterState _cluster = cluster;
+
+    public ClusterState Owner => _cluster;
+
+    /// <summary>
+    /// Hands the pool to <paramref name="owner"/>: the connections of hosts that remain are filed under the new state's
+    /// host objects (so its requests reuse them); idle connections to hosts that left are closed, as Envoy drains them.
+    /// </summary>
+    public void Adopt(ClusterState owner)
+    {
+        _cluster = owner;
+        foreach (var (host, connections) in _byHost)
+        {
+            if (owner.FindHost(host.EndPoint) is { } current)
+            {
+                if (!ReferenceEquals(current, host) && _byHost.TryAdd(current, connections))
+                {
+                    _byHost.TryRemove(host, out _);
+                }
+
+                continue;
+            }
+
+            _byHost.TryRemove(host, out _);
+            CloseIdle(connections);
+        }
+    }
 
     /// <summary>An idle connection to <paramref name="host"/> that still looks open, or null.</summary>
     public Http1UpstreamConnection? TryTakeIdle(HostState host)
@@ -118,7 +147,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
     public async ValueTask<Http1UpstreamConnection> AcquireAsync(HostState host, CancellationToken cancellationToken)
     {
         var connections = _byHost.GetOrAdd(host, static _ => new HostConnections());
-        var resources = cluster.Resources;
+        var resources = _cluster.Resources;
         bool heldSlot;
         if (resources.TryAcquireConnection())
         {
@@ -126,7 +155,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
         }
         else
         {
-            cluster.Stats.OnConnectionOverflow();
+            _cluster.Stats.OnConnectionOverflow();
             if (Volatile.Read(ref connections.Open) == 0)
             {
                 // As in Envoy, a worker with no connection at all to the host still opens one.
@@ -137,7 +166,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
             {
                 if (!resources.TryAcquirePending())
                 {
-                    cluster.Stats.OnPendingOverflow();
+                    _cluster.Stats.OnPendingOverflow();
                     throw new UpstreamOverflowException("max_pending_requests");
                 }
 
@@ -171,7 +200,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
         }
 
         using var slotWait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var slot = cluster.Resources.WaitForConnectionAsync(slotWait.Token).AsTask();
+        var slot = _cluster.Resources.WaitForConnectionAsync(slotWait.Token).AsTask();
         var first = await Task.WhenAny(waiter.Task, slot).ConfigureAwait(false);
         if (first == waiter.Task)
         {
@@ -181,7 +210,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
                 await slot.ConfigureAwait(false);
 
                 // The slot came too, at the same moment: give it back.
-                cluster.Resources.ReleaseConnection(heldSlot: true);
+                _cluster.Resources.ReleaseConnection(heldSlot: true);
             }
             catch (OperationCanceledException)
             {
@@ -204,7 +233,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
     private async ValueTask<Http1UpstreamConnection> ConnectAsync(HostState host, HostConnections connections, bool heldSlot, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var connectTimeout = cluster.Config.ConnectTimeout;
+        var connectTimeout = _cluster.Config.ConnectTimeout;
         if (connectTimeout > TimeSpan.Zero)
         {
             timeout.CancelAfter(connectTimeout);
@@ -213,13 +242,13 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
         Socket socket;
         try
         {
-            socket = await UpstreamConnector.ConnectAsync(cluster, host.EndPoint, timeout.Token).ConfigureAwait(false);
+            socket = await UpstreamConnector.ConnectAsync(_cluster, host.EndPoint, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             host.OnConnectFailure();
-            cluster.Stats.OnConnectFailure();
-            cluster.Resources.ReleaseConnection(heldSlot);
+            _cluster.Stats.OnConnectFailure();
+            _cluster.Resources.ReleaseConnection(heldSlot);
             if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 throw new SocketException((int)SocketError.TimedOut);
@@ -236,7 +265,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
     /// <summary>Back to the idle list after a complete response on a connection both sides keep alive.</summary>
     public void Return(Http1UpstreamConnection connection)
     {
-        if (Volatile.Read(ref _disposed) != 0 || !_byHost.TryGetValue(connection.Host, out var connections))
+        if (Volatile.Read(ref _disposed) != 0 || !TryGetConnections(connection.Host, out var connections))
         {
             connection.Close();
             return;
@@ -266,31 +295,41 @@ internal sealed class Http1UpstreamPool(ClusterState cluster)
         Volatile.Write(ref _disposed, 1);
         foreach (var connections in _byHost.Values)
         {
-            while (true)
-            {
-                Http1UpstreamConnection? idle;
-                lock (connections)
-                {
-                    if (!connections.Idle.TryPop(out idle))
-                    {
-                        break;
-                    }
-                }
-
-                idle.Close();
-            }
+            CloseIdle(connections);
         }
     }
+
+    private static void CloseIdle(HostConnections connections)
+    {
+        while (true)
+        {
+            Http1UpstreamConnection? idle;
+            lock (connections)
+            {
+                if (!connections.Idle.TryPop(out idle))
+                {
+                    break;
+                }
+            }
+
+            idle.Close();
+        }
+    }
+
+    /// <summary>A connection's host list; after an adoption, found through the current state's host of the same endpoint.</summary>
+    private bool TryGetConnections(HostState host, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HostConnections? connections) =>
+        _byHost.TryGetValue(host, out connections)
+        || (_cluster.FindHost(host.EndPoint) is { } current && _byHost.TryGetValue(current, out connections));
 
     internal void OnClosed(Http1UpstreamConnection connection, bool heldSlot)
     {
         connection.Host.OnConnectionClosed();
-        if (_byHost.TryGetValue(connection.Host, out var connections))
+        if (TryGetConnections(connection.Host, out var connections))
         {
             Interlocked.Decrement(ref connections.Open);
         }
 
-        cluster.Resources.ReleaseConnection(heldSlot);
+        _cluster.Resources.ReleaseConnection(heldSlot);
     }
 
     private sealed class HostConnections

@@ -10,7 +10,10 @@ namespace SharpProxy.Core.Listeners;
 /// </summary>
 internal static class FilterChainSelector
 {
-    /// <returns>The index of the chosen chain, or -1 when none matches.</returns>
+    /// <returns>
+    /// The index of the chosen chain; the default_filter_chain (kept last, <see cref="FilterChainConfig.IsDefault"/>)
+    /// when no other matches; -1 when none.
+    /// </returns>
     public static int Select(IReadOnlyList<FilterChainConfig> chains, IPEndPoint destination, string transportProtocol, string? applicationProtocol)
     {
         if (chains.Count == 0)
@@ -20,6 +23,11 @@ internal static class FilterChainSelector
 
         Span<bool> alive = chains.Count <= 256 ? stackalloc bool[chains.Count] : new bool[chains.Count];
         alive.Fill(true);
+        var defaultIndex = chains[^1].IsDefault ? chains.Count - 1 : -1;
+        if (defaultIndex >= 0)
+        {
+            alive[defaultIndex] = false;
+        }
 
         Narrow(chains, alive, m => m.DestinationPort is null, m => m.DestinationPort == destination.Port);
         Narrow(chains, alive, m => m.PrefixRanges.IsDefaultOrEmpty, m => ContainsAddress(m, destination.Address));
@@ -35,7 +43,7 @@ internal static class FilterChainSelector
             }
         }
 
-        return -1;
+        return defaultIndex;
     }
 
     /// <summary>True when the chain for <paramref name="destination"/> may depend on the application protocol (needs sniffing first).</summary>

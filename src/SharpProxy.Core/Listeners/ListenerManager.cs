@@ -54,6 +54,12 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     /// <summary>When set, plain HTTP/1.1 connections are served by it instead of Kestrel (which still gets what it hands over).</summary>
     public Http1.Http1FastPath? Http1FastPath { get; set; }
 
+    /// <summary>
+    /// --drain-time-s: how long a listener that left the config keeps its open connections (serving their requests on
+    /// its old config) before they are closed.
+    /// </summary>
+    public TimeSpan DrainTime { get; set; } = TimeSpan.FromSeconds(600);
+
     /// <summary>Bound address of the admin listener, once bound.</summary>
     public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
 
@@ -89,7 +95,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                     // A hand-off target only: reached through a use_original_dst listener, never bound itself.
                     if (_bound.Remove(config.Name, out var wasBound))
                     {
-                        wasBound.Stop();
+                        wasBound.Drain(DrainTime);
                     }
 
                     continue;
@@ -102,7 +108,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                         continue;
                     }
 
-                    existing.Stop();
+                    existing.Drain(DrainTime);
                     _bound.Remove(config.Name);
                 }
 
@@ -124,7 +130,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             {
                 foreach (var name in removed)
                 {
-                    _bound[name].Stop();
+                    _bound[name].Drain(DrainTime);
                     _bound.Remove(name);
                 }
             }
@@ -283,6 +289,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             if (chain.TcpProxy is { } tcp)
             {
                 bound.Stats.OnConnectionOpened();
+                using var drained = bound.DrainExpired.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
                 try
                 {
                     await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction).ConfigureAwait(false);
@@ -302,6 +309,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 Worker = worker,
                 DestinationEndPoint = destination,
                 RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
+                AcceptedListener = listener,
             };
             var codec = chain.Http!.Codec;
             if (Http1FastPath is { } fastPath && codec != CodecType.Http2 && Http1.Http1FastPath.Supports(chain.Http))
@@ -347,15 +355,20 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private static async Task ServeOnFastPathAsync(BoundListener bound, Socket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool sniffHttp2)
     {
         bound.Stats.OnConnectionOpened();
+
+        // Closed when its listener, removed from the config, has drained for the drain time (on either path).
+        var drained = bound.DrainExpired.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
         var handedOff = await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2).ConfigureAwait(false);
         if (handedOff is null)
         {
+            drained.Dispose();
             bound.Stats.OnConnectionClosed();
         }
         else
         {
             // Still the same downstream connection: it stays counted until Kestrel closes it.
             handedOff.ConnectionClosed.UnsafeRegister(static state => ((Telemetry.Metrics.ListenerStats)state!).OnConnectionClosed(), bound.Stats);
+            handedOff.ConnectionClosed.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), drained);
         }
     }
 
@@ -391,6 +404,10 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         if (!bound.IsAdmin)
         {
             bound.Stats.Track(connection.ConnectionClosed);
+
+            // Closed when its listener has drained for the drain time; the registration ends with the connection.
+            var drained = bound.DrainExpired.UnsafeRegister(static s => ((ConnectionContext)s!).Abort(), connection);
+            connection.ConnectionClosed.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), drained);
         }
 
         try
@@ -520,6 +537,18 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         public Telemetry.Metrics.ListenerStats Stats => field ??= Telemetry.Metrics.StatsStore.Process.Listener(LocalEndPoint);
 
         public CancellationToken Stopping => _stopping.Token;
+
+        /// <summary>Cancelled when this listener, removed from the config, has drained for the drain time.</summary>
+        public CancellationToken DrainExpired => _drainExpired.Token;
+
+        private readonly CancellationTokenSource _drainExpired = new();
+
+        /// <summary>Envoy's removed listener: stop accepting now, close the connections still open after <paramref name="drainTime"/>.</summary>
+        public void Drain(TimeSpan drainTime)
+        {
+            Stop();
+            _drainExpired.CancelAfter(drainTime);
+        }
 
         public void Stop()
         {

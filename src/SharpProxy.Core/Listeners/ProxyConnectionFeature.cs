@@ -20,4 +20,10 @@ internal sealed class ProxyConnectionFeature
     public required IPEndPoint DestinationEndPoint { get; init; }
 
     public required IPEndPoint? RemoteEndPoint { get; init; }
+
+    /// <summary>
+    /// The listener as compiled when the connection was accepted: it keeps serving the connection's requests on that
+    /// config while the listener drains after leaving the config (Envoy's draining listener).
+    /// </summary>
+    public Snapshot.CompiledListener? AcceptedListener { get; init; }
 }

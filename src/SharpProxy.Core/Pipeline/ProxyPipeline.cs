@@ -31,6 +31,14 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
 
         var snapshot = snapshots.Current;
         var listener = snapshot.FindListener(connection.ListenerName);
+        if (listener is null && connection.AcceptedListener is { } draining)
+        {
+            // The listener left the config and drains: this request is served on its old config, then the connection
+            // closes (HTTP/1.1 "connection: close", HTTP/2 GOAWAY); idle ones are closed when the drain time ends.
+            listener = draining;
+            context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
+
         if (listener is null || (uint)connection.FilterChainIndex >= (uint)listener.Chains.Length)
         {
             // The listener left the config while this connection drains.
@@ -87,6 +95,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         }
 
         SplitTarget(rawTarget, out var path, out var query);
+        path = http.NormalizePath ? PathNormalizer.RemoveDotSegments(path) : path;
+        if (http.SanitizeForwardedClientCert)
+        {
+            request.Headers.Remove("x-forwarded-client-cert");
+        }
+
         var authority = request.Headers.Host.ToString();
         var match = routes.Match(new RouteRequest(authority, path, query, request.Headers, isGrpc, request.Method, request.Scheme));
         if (match.Route is null || match.VirtualHost is null)
@@ -97,6 +111,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var route = match.Route.Config;
         var vhost = match.VirtualHost.Config;
         var table = routes.Config;
+
+        // CORS runs before the fault filter, as in istiod's chain; a preflight is answered here.
+        if (Cors.Applies(http, vhost, route) && Cors.Apply(context, route.Cors, vhost.Cors))
+        {
+            return Task.CompletedTask;
+        }
 
         // The fault filter runs before the router, as in Envoy's filter chain; most routes have no fault and stay synchronous here.
         var fault = FaultInjection.Effective(http, vhost, route);

@@ -140,6 +140,11 @@ internal sealed class CompiledRouteTable
         }
 
         var host = _host.Apply(authority);
+        if (Config.IgnorePortInHostMatching && HostNormalization.GetPortStart(host) is var portStart and >= 0)
+        {
+            host = host[..portStart];
+        }
+
         Span<char> lower = host.Length <= StackLimit ? stackalloc char[host.Length] : new char[host.Length];
         AsciiText.ToLower(host, lower);
 

@@ -50,6 +50,7 @@ internal sealed class SnapshotCompiler(int workers)
         }
 
         var clusters = new Dictionary<string, ClusterState>(StringComparer.Ordinal);
+        List<(ClusterState New, ClusterState Old)>? adoptions = null;
         foreach (var cluster in config.Clusters)
         {
             var old = previous?.FindCluster(cluster.Name);
@@ -69,7 +70,14 @@ internal sealed class SnapshotCompiler(int workers)
 
             try
             {
-                clusters[cluster.Name] = new ClusterState(cluster, ResolveHosts(cluster), Workers, fingerprint, previous: old);
+                var poolFingerprint = JsonSerializer.Serialize(cluster with { Endpoints = [] }, FingerprintOptions);
+                var state = new ClusterState(cluster, ResolveHosts(cluster), Workers, fingerprint, previous: old) { PoolFingerprint = poolFingerprint };
+                clusters[cluster.Name] = state;
+                if (old is not null && old.PoolFingerprint == poolFingerprint)
+                {
+                    // Only the endpoints changed: the pools (and connections to hosts that remain) carry over.
+                    (adoptions ??= []).Add((state, old));
+                }
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or NotSupportedException or ArgumentException)
             {
@@ -88,6 +96,14 @@ internal sealed class SnapshotCompiler(int workers)
             }
 
             throw new ConfigException(errors);
+        }
+
+        if (adoptions is not null)
+        {
+            foreach (var (state, old) in adoptions)
+            {
+                state.AdoptPools(old);
+            }
         }
 
         return new ProxySnapshot(config, listeners.MoveToImmutable(), clusters.ToFrozenDictionary(StringComparer.Ordinal), Interlocked.Increment(ref _version));

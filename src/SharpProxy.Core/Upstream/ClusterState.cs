@@ -19,6 +19,7 @@ internal sealed class ClusterState : IDisposable
     private readonly object _rebuildLock = new();
     private readonly Http1.Http1UpstreamPool?[] _http1Pools;
     private PriorityLoadBalancer _balancer;
+    private ClusterState? _adoptedFrom;
     private int _disposed;
 
     /// <param name="time">Clock for outlier detection (tests pass a fake one).</param>
@@ -219,6 +220,29 @@ internal sealed class ClusterState : IDisposable
 
     private const int MaxOriginalDestinationHosts = 4096;
 
+    /// <summary>
+    /// Canonical text of the config without its endpoints: equal text means a newer state may take over this state's
+    /// pools (and their open connections), since only the membership changed.
+    /// </summary>
+    public string? PoolFingerprint { get; init; }
+
+    /// <summary>
+    /// Takes over <paramref name="previous"/>'s pools (HttpClient and HTTP/1.1 fast path), so connections to hosts that
+    /// remain survive an EDS update as in Envoy. The previous state keeps using them for requests already in flight and
+    /// no longer disposes them. Call only once this state is certain to serve (after the snapshot compiled).
+    /// </summary>
+    public void AdoptPools(ClusterState previous)
+    {
+        if (previous.Workers != Workers || Volatile.Read(ref previous._disposed) != 0)
+        {
+            return;
+        }
+
+        _adoptedFrom = previous;
+        Adopt(_pools, previous._pools, previous);
+        Adopt(_http1Pools, previous._http1Pools, previous);
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -227,10 +251,44 @@ internal sealed class ClusterState : IDisposable
         }
 
         Outlier?.Dispose();
-        for (var i = 0; i < _pools.Length; i++)
+        DisposeOwned(_pools, _adoptedFrom?._pools);
+        DisposeOwned(_http1Pools, _adoptedFrom?._http1Pools);
+    }
+
+    private void Adopt<T>(T?[] mine, T?[] theirs, ClusterState previous)
+        where T : class, IClusterPool
+    {
+        for (var i = 0; i < mine.Length; i++)
         {
-            Interlocked.Exchange(ref _pools[i], null)?.Dispose();
-            Interlocked.Exchange(ref _http1Pools[i], null)?.Dispose();
+            if (Volatile.Read(ref theirs[i]) is { } pool && pool.Owner == previous
+                && Interlocked.CompareExchange(ref mine[i], pool, null) is null)
+            {
+                pool.Adopt(this);
+            }
+        }
+    }
+
+    private void DisposeOwned<T>(T?[] pools, T?[]? adoptedFromPools)
+        where T : class, IClusterPool
+    {
+        var from = _adoptedFrom;
+        for (var i = 0; i < pools.Length; i++)
+        {
+            var pool = Interlocked.Exchange(ref pools[i], null);
+            if (pool is null || pool.Owner != this)
+            {
+                // Adopted by a newer state of this cluster, which disposes it.
+                continue;
+            }
+
+            if (from is not null && adoptedFromPools is not null && Volatile.Read(ref from._disposed) == 0 && Volatile.Read(ref adoptedFromPools[i]) == pool)
+            {
+                // This state is dropped while the one it adopted from serves again (a refused update was rolled back).
+                pool.Adopt(from);
+                continue;
+            }
+
+            pool.Dispose();
         }
     }
 }

@@ -17,9 +17,11 @@ namespace SharpProxy.Core.Upstream;
 /// worker and host), a worker with no connection at all to the host still opens one (counted in upstream_cx_overflow). Waiting connection attempts are what max_pending_requests limits:
 /// one more fails the request waiting for it with 503 UO.
 /// </remarks>
-internal sealed class UpstreamPool : IDisposable
+internal sealed class UpstreamPool : IClusterPool
 {
-    private readonly ClusterState _cluster;
+    // The cluster state this pool serves: replaced when a newer state of the same cluster adopts the pool (an EDS
+    // update that only changed endpoints), so new connections find the new hosts and count into the shared stats.
+    private volatile ClusterState _cluster;
     private readonly TimeSpan _connectTimeout;
     private readonly ConcurrentDictionary<HostState, StrongBox<int>> _openByHost = new();
     private readonly StrongBox<int> _openToUnknownHosts = new();
@@ -48,6 +50,12 @@ internal sealed class UpstreamPool : IDisposable
     }
 
     public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>The cluster state that owns (and will dispose) this pool.</summary>
+    public ClusterState Owner => _cluster;
+
+    /// <summary>Hands the pool, with its open connections, to <paramref name="owner"/> (a newer state of the same cluster).</summary>
+    public void Adopt(ClusterState owner) => _cluster = owner;
 
     public void Dispose() => Invoker.Dispose();
 

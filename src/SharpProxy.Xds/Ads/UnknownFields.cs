@@ -25,6 +25,15 @@ internal static class UnknownFields
         ("envoy.config.cluster.v3.Cluster", 7),            // per_connection_buffer_limit_bytes
         ("envoy.config.cluster.v3.Cluster", 17),           // dns_lookup_family (EDS clusters resolve nothing)
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", 7),  // tracing
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", 36), // request_id_extension (UUIDs, as ours)
+        ("envoy.config.listener.v3.FilterChain", 9),       // transport_socket_connect_timeout (TLS handshakes only)
+        ("envoy.config.route.v3.RouteConfiguration", 11),  // max_direct_response_body_size_bytes (a config-time limit)
+        ("envoy.config.route.v3.VirtualHost", 14),         // include_request_attempt_count (an informational request header)
+        ("envoy.config.route.v3.RouteAction", 23),         // max_grpc_timeout (Istio: 0s with timeout 0s, no limit either way)
+        ("envoy.config.cluster.v3.Cluster", 28),           // alt_stat_name (stats naming)
+        ("envoy.config.cluster.v3.Cluster", 20),           // cleanup_interval (ORIGINAL_DST host cleanup)
+        ("envoy.config.cluster.v3.CircuitBreakers.Thresholds", 6), // track_remaining (remaining-capacity gauges)
+        ("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", 5), // access_log (TCP)
     ];
 
     private static readonly ConcurrentDictionary<Type, FieldInfo?> UnknownFieldSetMembers = new();
@@ -43,19 +52,37 @@ internal static class UnknownFields
         var found = Find(listener, path, ignored);
         for (var c = 0; c < listener.FilterChains.Count; c++)
         {
-            var filters = listener.FilterChains[c].Filters;
-            for (var f = 0; f < filters.Count; f++)
-            {
-                if (filters[f].TypedConfig is { } any
-                    && any.Is(Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Descriptor))
-                {
-                    var hcm = any.Unpack<Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>();
-                    Walk(hcm, path + ".filter_chains[" + c + "].filters[" + f + "].typed_config", found, ignored);
-                }
-            }
+            FindInChain(listener.FilterChains[c], path + ".filter_chains[" + c + "]", found, ignored);
+        }
+
+        if (listener.DefaultFilterChain is { } defaultChain)
+        {
+            FindInChain(defaultChain, path + ".default_filter_chain", found, ignored);
         }
 
         return found;
+    }
+
+    private static void FindInChain(Api.Config.Listener.V3.FilterChain chain, string path, List<string> found, List<string> ignored)
+    {
+        var filters = chain.Filters;
+        for (var f = 0; f < filters.Count; f++)
+        {
+            if (filters[f].TypedConfig is not { } any)
+            {
+                continue;
+            }
+
+            var filterPath = path + ".filters[" + f + "].typed_config";
+            if (any.Is(Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Descriptor))
+            {
+                Walk(any.Unpack<Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>(), filterPath, found, ignored);
+            }
+            else if (any.Is(Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxy.Descriptor))
+            {
+                Walk(any.Unpack<Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>(), filterPath, found, ignored);
+            }
+        }
     }
 
     private static void Walk(IMessage message, string path, List<string> found, List<string> ignored)

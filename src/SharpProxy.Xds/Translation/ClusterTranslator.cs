@@ -102,6 +102,16 @@ internal static class ClusterTranslator
             }
         }
 
+        for (var i = 0; i < cluster.Filters.Count; i++)
+        {
+            // Istio's upstream istio.metadata_exchange only acts on mTLS connections negotiated with ALPN
+            // istio-peer-exchange; any other upstream filter could change the bytes sent.
+            if (cluster.Filters[i].Name != "istio.metadata_exchange")
+            {
+                errors.NotYetSupported(path + ".filters[" + i + "]", $"upstream filter '{cluster.Filters[i].Name}'");
+            }
+        }
+
         if (cluster.EdsClusterConfig is not null)
         {
             errors.NotYetSupported(path + ".eds_cluster_config", "eds_cluster_config");
@@ -255,10 +265,8 @@ internal static class ClusterTranslator
             {
                 var locality = assignment.Endpoints[l];
                 var localityPath = assignmentPath + ".endpoints[" + l + "]";
-                if (locality.LoadBalancingWeight is not null)
-                {
-                    errors.NotYetSupported(localityPath + ".load_balancing_weight", "locality-weighted load balancing");
-                }
+                // A locality's load_balancing_weight is accepted and unused: Envoy too ignores it unless
+                // common_lb_config.locality_weighted_lb_config is set (not in our descriptors, so NACKed as unknown).
 
                 for (var e = 0; e < locality.LbEndpoints.Count; e++)
                 {

@@ -66,6 +66,12 @@ internal static class FaultTranslator
                 continue;
             }
 
+            if (any.Is(Api.Extensions.Filters.Http.Cors.V3.CorsPolicy.Descriptor))
+            {
+                // CorsTranslator's.
+                continue;
+            }
+
             errors.NotYetSupported(entryPath, $"per-route config of type '{any.TypeUrl}'");
         }
 

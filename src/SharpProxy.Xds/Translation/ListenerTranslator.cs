@@ -14,6 +14,11 @@ internal static class ListenerTranslator
     public const string TcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
     public const string OriginalDstFilterType = "envoy.extensions.filters.listener.original_dst.v3.OriginalDst";
     public const string OriginalDstFilterName = "envoy.filters.listener.original_dst";
+    public const string TlsInspectorFilterType = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+    public const string TlsInspectorFilterName = "envoy.filters.listener.tls_inspector";
+    public const string HttpInspectorFilterType = "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+    public const string HttpInspectorFilterName = "envoy.filters.listener.http_inspector";
+    public const string CorsType = "envoy.extensions.filters.http.cors.v3.Cors";
 
     public static ListenerConfig? Translate(ListenerApi.Listener listener, string path, TranslationErrors errors)
     {
@@ -27,32 +32,52 @@ internal static class ListenerTranslator
             return null;
         }
 
-        if (listener.FilterChains.Count == 0)
+        if (listener.FilterChains.Count == 0 && listener.DefaultFilterChain is null)
         {
-            errors.Add(path + ".filter_chains", "at least one filter chain is required");
+            errors.Add(path + ".filter_chains", "at least one filter chain (or a default_filter_chain) is required");
         }
 
-        var chains = ImmutableArray.CreateBuilder<FilterChainConfig>(listener.FilterChains.Count);
+        var chains = ImmutableArray.CreateBuilder<FilterChainConfig>(listener.FilterChains.Count + 1);
         for (var i = 0; i < listener.FilterChains.Count; i++)
         {
             chains.Add(TranslateChain(listener.FilterChains[i], path + ".filter_chains[" + i + "]", errors));
         }
 
+        if (listener.DefaultFilterChain is { } defaultChain)
+        {
+            // Kept last and never matched by criteria (FilterChainSelector falls back to it).
+            chains.Add(TranslateChain(defaultChain, path + ".default_filter_chain", errors) with { IsDefault = true });
+        }
+
         var restore = false;
+        var tlsInspector = false;
+        var httpInspector = false;
         for (var i = 0; i < listener.ListenerFilters.Count; i++)
         {
             var filter = listener.ListenerFilters[i];
             var filterPath = path + ".listener_filters[" + i + "]";
-            var isOriginalDst = filter.TypedConfig is null
-                ? filter.Name == OriginalDstFilterName
-                : TypeName(filter.TypedConfig.TypeUrl) == OriginalDstFilterType;
-            if (!isOriginalDst)
+            var kind = filter.TypedConfig is null ? filter.Name : TypeName(filter.TypedConfig.TypeUrl);
+            switch (kind)
             {
-                errors.Add(filterPath, $"listener filter '{filter.Name}' ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported (only {OriginalDstFilterName})");
-                continue;
+                case OriginalDstFilterName or OriginalDstFilterType:
+                    restore = true;
+                    break;
+                case TlsInspectorFilterName or TlsInspectorFilterType:
+                    tlsInspector = true;
+                    break;
+                case HttpInspectorFilterName or HttpInspectorFilterType:
+                    httpInspector = true;
+                    break;
+                default:
+                    errors.Add(filterPath, $"listener filter '{filter.Name}' ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported (only {OriginalDstFilterName}, {TlsInspectorFilterName}, {HttpInspectorFilterName})");
+                    break;
             }
+        }
 
-            restore = true;
+        var filtersTimeout = listener.ListenerFiltersTimeout?.ToTimeSpan();
+        if (filtersTimeout < TimeSpan.Zero)
+        {
+            errors.Add(path + ".listener_filters_timeout", "must not be negative");
         }
 
         var handOff = listener.UseOriginalDst ?? false;
@@ -67,12 +92,16 @@ internal static class ListenerTranslator
                 Api.Config.Core.V3.TrafficDirection.Outbound => TrafficDirection.Outbound,
                 _ => TrafficDirection.Unspecified,
             },
-            FilterChains = chains.MoveToImmutable(),
+            FilterChains = chains.ToImmutable(),
             BindToPort = listener.BindToPort ?? true,
 
             // Envoy's use_original_dst adds the original_dst listener filter itself.
             RestoreOriginalDestination = restore || handOff,
             HandOffToOriginalDestination = handOff,
+            TlsInspector = tlsInspector,
+            HttpInspector = httpInspector,
+            ListenerFiltersTimeout = filtersTimeout > TimeSpan.Zero ? filtersTimeout : null,
+            ContinueOnListenerFiltersTimeout = listener.ContinueOnListenerFiltersTimeout,
         };
     }
 
@@ -128,6 +157,12 @@ internal static class ListenerTranslator
             }
 
             var typeName = TypeName(filter.TypedConfig.TypeUrl);
+            if (ObserveOnlyNetworkFilters.Contains(filter.Name))
+            {
+                // Istio's telemetry network filters (stats, TCP metadata exchange) never change where bytes go.
+                continue;
+            }
+
             if (typeName == TcpProxyType)
             {
                 if (i != chain.Filters.Count - 1)
@@ -287,7 +322,7 @@ internal static class ListenerTranslator
                 break;
         }
 
-        var faultFilter = CheckHttpFilters(hcm, path, errors);
+        var faultFilter = CheckHttpFilters(hcm, path, errors, out var corsFilter);
 
         var webSocket = false;
         for (var i = 0; i < hcm.UpgradeConfigs.Count; i++)
@@ -322,9 +357,24 @@ internal static class ListenerTranslator
             errors.NotYetSupported(path + ".request_timeout", "request_timeout");
         }
 
-        if (hcm.StreamIdleTimeout is not null)
+        if (hcm.StreamIdleTimeout is not null && hcm.StreamIdleTimeout.ToTimeSpan() != TimeSpan.Zero)
         {
-            errors.NotYetSupported(path + ".stream_idle_timeout", "stream_idle_timeout");
+            // Zero (Istio's value) disables it, which is what SharpProxy does without one.
+            errors.NotYetSupported(path + ".stream_idle_timeout", "a non-zero stream_idle_timeout");
+        }
+
+        if (hcm.PathWithEscapedSlashesAction is not (HcmApi.HttpConnectionManager.Types.PathWithEscapedSlashesAction.ImplementationSpecificDefault
+            or HcmApi.HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged))
+        {
+            errors.NotYetSupported(path + ".path_with_escaped_slashes_action", $"path_with_escaped_slashes_action {hcm.PathWithEscapedSlashesAction}");
+        }
+
+        if (hcm.ForwardClientCertDetails is not (HcmApi.HttpConnectionManager.Types.ForwardClientCertDetails.Sanitize
+            or HcmApi.HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward
+            or HcmApi.HttpConnectionManager.Types.ForwardClientCertDetails.SanitizeSet
+            or HcmApi.HttpConnectionManager.Types.ForwardClientCertDetails.AlwaysForwardOnly))
+        {
+            errors.NotYetSupported(path + ".forward_client_cert_details", $"forward_client_cert_details {hcm.ForwardClientCertDetails}");
         }
 
         if (hcm.CommonHttpProtocolOptions is not null)
@@ -347,6 +397,12 @@ internal static class ListenerTranslator
             WebSocketUpgradeEnabled = webSocket,
             AccessLogs = accessLogs.ToImmutable(),
             FaultFilter = faultFilter,
+            CorsFilter = corsFilter,
+            NormalizePath = hcm.NormalizePath ?? false,
+
+            // Without downstream TLS no connection presents a client certificate: Envoy then removes the header unless
+            // ALWAYS_FORWARD_ONLY (set_current_client_cert_details has nothing to add).
+            SanitizeForwardedClientCert = hcm.ForwardClientCertDetails != HcmApi.HttpConnectionManager.Types.ForwardClientCertDetails.AlwaysForwardOnly,
         };
     }
 
@@ -403,9 +459,21 @@ internal static class ListenerTranslator
         "envoy.filters.http.grpc_stats",
     };
 
-    /// <returns>The fault filter's config when the chain has one.</returns>
-    private static FaultConfig? CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors)
+    /// <summary>
+    /// Network filters that only observe: Istio's istio.stats (stats.PluginConfig) and istio.metadata_exchange
+    /// (envoy.tcp.metadataexchange.config.MetadataExchange, which acts only on mTLS connections negotiated with ALPN
+    /// istio-peer-exchange), sent before the tcp_proxy / HCM of Istio's chains.
+    /// </summary>
+    private static readonly HashSet<string> ObserveOnlyNetworkFilters = new(StringComparer.Ordinal)
     {
+        "istio.stats",
+        "istio.metadata_exchange",
+    };
+
+    /// <returns>The fault filter's config when the chain has one.</returns>
+    private static FaultConfig? CheckHttpFilters(HcmApi.HttpConnectionManager hcm, string path, TranslationErrors errors, out bool cors)
+    {
+        cors = false;
         var filters = hcm.HttpFilters;
         if (filters.Count == 0)
         {
@@ -426,6 +494,13 @@ internal static class ListenerTranslator
                 if (filter.TypedConfig is { } typed && typed.Is(Api.Extensions.Filters.Http.Fault.V3.HTTPFault.Descriptor) && !filter.Disabled)
                 {
                     fault = FaultTranslator.Translate(typed.Unpack<Api.Extensions.Filters.Http.Fault.V3.HTTPFault>(), filterPath + ".typed_config", errors);
+                    continue;
+                }
+
+                if (filter.TypedConfig is { } corsTyped && TypeName(corsTyped.TypeUrl) == CorsType && !filter.Disabled)
+                {
+                    // Cors has no fields of its own: the policies come per route / virtual host.
+                    cors = true;
                     continue;
                 }
 

@@ -26,6 +26,7 @@ internal static class RouteTranslator
             Name = config.Name,
             VirtualHosts = virtualHosts.MoveToImmutable(),
             MostSpecificHeaderMutationsWins = config.MostSpecificHeaderMutationsWins,
+            IgnorePortInHostMatching = config.IgnorePortInHostMatching,
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(config.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
@@ -66,6 +67,7 @@ internal static class RouteTranslator
             Routes = routes.ToImmutable(),
             RetryPolicy = retryPolicy,
             Fault = FaultTranslator.FromPerFilterConfig(vhost.TypedPerFilterConfig, path, errors),
+            Cors = CorsTranslator.FromPerFilterConfig(vhost.TypedPerFilterConfig, path, errors),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(vhost.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
@@ -111,6 +113,7 @@ internal static class RouteTranslator
             Redirect = redirect,
             DirectResponse = direct,
             Fault = FaultTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
+            Cors = CorsTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(route.RequestHeadersToAdd, path + ".request_headers_to_add", errors),
@@ -268,6 +271,13 @@ internal static class RouteTranslator
         if (action.IdleTimeout is not null)
         {
             errors.NotYetSupported(path + ".idle_timeout", "a route idle_timeout");
+        }
+
+        if (action.MaxStreamDuration is { } maxStream
+            && (IsNonZero(maxStream.MaxStreamDuration_) || IsNonZero(maxStream.GrpcTimeoutHeaderMax) || IsNonZero(maxStream.GrpcTimeoutHeaderOffset)))
+        {
+            // Istio's inbound routes send all zeros (no limit, grpc-timeout not used), which is SharpProxy's behaviour.
+            errors.NotYetSupported(path + ".max_stream_duration", "a non-zero max_stream_duration");
         }
 
         bool? webSocket = null;
@@ -657,4 +667,7 @@ internal static class RouteTranslator
 
         return new DirectResponseConfig((int)direct.Status, body);
     }
+
+    private static bool IsNonZero(Google.Protobuf.WellKnownTypes.Duration? duration) =>
+        duration is not null && (duration.Seconds != 0 || duration.Nanos != 0);
 }

@@ -69,6 +69,23 @@ public sealed class FilterChainSelectorTests
         Assert.Equal(expected, CidrMatcher.Contains(new CidrRange(IPAddress.Parse(prefix), length), IPAddress.Parse(address)));
     }
 
+    [Fact]
+    public void Select_DefaultFilterChain_OnlyWhenNoOtherMatches()
+    {
+        FilterChainConfig[] chains = [Chain("http", alpn: "http/1.1"), Chain("passthrough") with { IsDefault = true }];
+
+        Assert.Equal(0, FilterChainSelector.Select(chains, To9080, "raw_buffer", "http/1.1"));
+        Assert.Equal(1, FilterChainSelector.Select(chains, To9080, "raw_buffer", null));
+    }
+
+    [Fact]
+    public void Select_DefaultFilterChain_NeverBeatsAMatchingWildcard()
+    {
+        FilterChainConfig[] chains = [Chain("any"), Chain("passthrough") with { IsDefault = true }];
+
+        Assert.Equal(0, FilterChainSelector.Select(chains, To9080, "raw_buffer", null));
+    }
+
     private static FilterChainConfig Chain(string name, int? port = null, CidrRange? cidr = null, string? alpn = null) => new()
     {
         Name = name,

@@ -35,6 +35,23 @@ public sealed class VirtualHostSelectionTests
         Assert.Equal(expected, Precedence.FindVirtualHost(authority)?.Name);
     }
 
+    [Theory]
+    [InlineData("reviews:9080", "reviews")]
+    [InlineData("reviews:1234", "reviews")]
+    [InlineData("reviews", "reviews")]
+    [InlineData("[fd00::1]:9080", "v6")]
+    [InlineData("[fd00::1]", "v6")]
+    [InlineData("other:9080", "default")]
+    public void FindVirtualHost_IgnorePortInHostMatching_PortDroppedForSelection(string authority, string expected)
+    {
+        var table = CompiledRouteTable.Compile(Table(
+            VirtualHost("reviews", ["reviews"]),
+            VirtualHost("v6", ["[fd00::1]"]),
+            VirtualHost("default", ["*"])) with { IgnorePortInHostMatching = true });
+
+        Assert.Equal(expected, table.FindVirtualHost(authority)?.Name);
+    }
+
     [Fact]
     public void FindVirtualHost_NoDefaultAndNoMatch_Null()
     {

@@ -50,12 +50,14 @@ public sealed class FaultFilterTranslationTests
                 new HttpFilter { Name = "istio.stats", TypedConfig = typedStruct },
                 new HttpFilter { Name = "envoy.filters.http.grpc_stats", TypedConfig = typedStruct },
                 new HttpFilter { Name = "istio.alpn", TypedConfig = typedStruct },
-                new HttpFilter { Name = "envoy.filters.http.cors", TypedConfig = new Any { TypeUrl = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } }),
+                new HttpFilter { Name = "envoy.filters.http.cors", TypedConfig = new Any { TypeUrl = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } },
+                new HttpFilter { Name = "envoy.filters.http.rbac", TypedConfig = new Any { TypeUrl = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC" } }),
             errors);
 
+        // CORS is implemented now; RBAC changes traffic and is not.
         var error = Assert.Single(errors.All);
-        Assert.Contains("http_filters[4]", error, StringComparison.Ordinal);
-        Assert.Contains("envoy.filters.http.cors", error, StringComparison.Ordinal);
+        Assert.Contains("http_filters[5]", error, StringComparison.Ordinal);
+        Assert.Contains("envoy.filters.http.rbac", error, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -79,11 +81,11 @@ public sealed class FaultFilterTranslationTests
     public void PerRouteConfigOfAnotherFilter_Refused()
     {
         var route = RouteWithFault(null);
-        route.TypedPerFilterConfig.Add("envoy.filters.http.cors", new Any { TypeUrl = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy" });
+        route.TypedPerFilterConfig.Add("envoy.filters.http.rbac", new Any { TypeUrl = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute" });
         var errors = new TranslationErrors();
         Translate(Hcm(route), errors);
 
-        Assert.Contains(errors.All, e => e.Contains("typed_per_filter_config['envoy.filters.http.cors']", StringComparison.Ordinal) && e.Contains("not supported yet", StringComparison.Ordinal));
+        Assert.Contains(errors.All, e => e.Contains("typed_per_filter_config['envoy.filters.http.rbac']", StringComparison.Ordinal) && e.Contains("not supported yet", StringComparison.Ordinal));
     }
 
     private static Route RouteWithFault(HTTPFault? fault)

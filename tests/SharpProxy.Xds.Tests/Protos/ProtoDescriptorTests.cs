@@ -28,7 +28,9 @@ public sealed class ProtoDescriptorTests
         UpstreamHttpV3.HttpProtocolOptionsReflection.Descriptor,
         DiscoveryV3.DiscoveryReflection.Descriptor,
         SharpProxy.Xds.Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxyReflection.Descriptor,
-        SharpProxy.Xds.Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor);
+        SharpProxy.Xds.Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.Filters.Http.Cors.V3.CorsReflection.Descriptor,
+        ClusterV3.FilterReflection.Descriptor);
 
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithTypeRegistry(Registry));
 
@@ -135,6 +137,36 @@ public sealed class ProtoDescriptorTests
         { "envoy.config.core.v3.HttpProtocolOptions", "max_requests_per_connection", 6, null },
         { "envoy.config.bootstrap.v3.Bootstrap", "admin", 12, null },
         { "envoy.service.discovery.v3.DeltaDiscoveryResponse", "removed_resource_names", 8, null },
+        { "envoy.config.listener.v3.Listener", "default_filter_chain", 25, null },
+        { "envoy.config.listener.v3.Listener", "listener_filters_timeout", 15, null },
+        { "envoy.config.listener.v3.Listener", "continue_on_listener_filters_timeout", 17, null },
+        { "envoy.config.route.v3.RouteConfiguration", "ignore_port_in_host_matching", 14, null },
+        { "envoy.config.route.v3.RouteAction", "max_stream_duration", 36, null },
+        { "envoy.config.route.v3.RouteAction.MaxStreamDuration", "max_stream_duration", 1, null },
+        { "envoy.config.route.v3.RouteAction.MaxStreamDuration", "grpc_timeout_header_max", 2, null },
+        { "envoy.config.route.v3.RouteAction.MaxStreamDuration", "grpc_timeout_header_offset", 3, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "normalize_path", 30, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "path_with_escaped_slashes_action", 45, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "forward_client_cert_details", 16, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "set_current_client_cert_details", 17, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails", "subject", 1, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails", "cert", 3, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails", "dns", 4, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails", "uri", 5, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails", "chain", 6, null },
+        { "envoy.config.cluster.v3.Cluster", "filters", 40, null },
+        { "envoy.config.cluster.v3.Filter", "name", 1, null },
+        { "envoy.config.cluster.v3.Filter", "typed_config", 2, "config_type" },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_origin_string_match", 1, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_methods", 2, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_headers", 3, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "expose_headers", 4, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "max_age", 5, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_credentials", 6, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "filter_enabled", 7, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "shadow_enabled", 8, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_private_network_access", 9, null },
+        { "envoy.extensions.filters.http.cors.v3.CorsPolicy", "forward_not_matching_preflights", 10, null },
     };
 
     [Theory]
@@ -161,6 +193,10 @@ public sealed class ProtoDescriptorTests
         Assert.Equal(5, (int)CoreV3.HealthStatus.Degraded);
         Assert.Equal(4, (int)ClusterV3.Cluster.Types.DiscoveryType.OriginalDst);
         Assert.Equal(6, (int)ClusterV3.Cluster.Types.LbPolicy.ClusterProvided);
+        Assert.Equal(1, (int)HcmV3.HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged);
+        Assert.Equal(4, (int)HcmV3.HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward);
+        Assert.Equal(2, (int)HcmV3.HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward);
+        Assert.Equal(4, (int)HcmV3.HttpConnectionManager.Types.ForwardClientCertDetails.AlwaysForwardOnly);
     }
 
     [Fact]

@@ -53,13 +53,13 @@ public sealed class InterceptionTranslationTests
     public void Listener_UnknownListenerFilter_ErrorNamesPathAndFilter()
     {
         var error = LoadError(Yaml(
-            "listener_filters: [ { name: envoy.filters.listener.tls_inspector, typed_config: { " + OriginalDst + " } }, { name: envoy.filters.listener.http_inspector } ]",
+            "listener_filters: [ { name: envoy.filters.listener.tls_inspector, typed_config: { " + OriginalDst + " } }, { name: envoy.filters.listener.proxy_protocol } ]",
             TcpProxyFilter("cluster: c"),
             StaticCluster));
 
         // The typed_config decides (it is an original_dst), the bare name without one does not.
         Assert.Contains("static_resources.listeners[0].listener_filters[1]", error, StringComparison.Ordinal);
-        Assert.Contains("envoy.filters.listener.http_inspector", error, StringComparison.Ordinal);
+        Assert.Contains("envoy.filters.listener.proxy_protocol", error, StringComparison.Ordinal);
         Assert.Contains("not supported", error, StringComparison.Ordinal);
     }
 
