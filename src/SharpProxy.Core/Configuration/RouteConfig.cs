@@ -19,6 +19,9 @@ internal sealed record RouteConfig
 
     /// <summary>typed_per_filter_config for envoy.filters.http.fault: replaces the filter's own config for this route.</summary>
     public FaultConfig? Fault { get; init; }
+
+    /// <summary>Route `tracing`: sampling that overrides the HCM's for this route.</summary>
+    public RouteTracingConfig? Tracing { get; init; }
 }
 
 internal enum PathMatchKind

@@ -111,6 +111,7 @@ internal static class RouteTranslator
             Redirect = redirect,
             DirectResponse = direct,
             Fault = FaultTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
+            Tracing = TracingTranslator.Route(route.Tracing),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(route.RequestHeadersToAdd, path + ".request_headers_to_add", errors),

@@ -1,0 +1,49 @@
+using System.Collections.Immutable;
+
+namespace SharpProxy.Core.Configuration;
+
+/// <summary>HCM `tracing`: sampling percentages (0-100, Envoy's defaults 100) and the http.url tag limit.</summary>
+internal sealed record HttpTracingConfig
+{
+    /// <summary>Requests with x-client-trace-id traced at this percentage.</summary>
+    public double ClientSampling { get; init; } = 100;
+
+    public double RandomSampling { get; init; } = 100;
+
+    /// <summary>An upper bound applied after the other checks.</summary>
+    public double OverallSampling { get; init; } = 100;
+
+    public int MaxPathTagLength { get; init; } = 256;
+}
+
+/// <summary>Route `tracing`: percentages that override the HCM's for requests on this route (null = the HCM's).</summary>
+internal sealed record RouteTracingConfig
+{
+    public double? ClientSampling { get; init; }
+
+    public double? RandomSampling { get; init; }
+
+    public double? OverallSampling { get; init; }
+}
+
+internal enum OtlpTransport
+{
+    Grpc,
+    HttpProtobuf,
+}
+
+/// <summary>Where spans go: an OTLP endpoint (bootstrap tracing.http envoy.tracers.opentelemetry, or OTEL_EXPORTER_OTLP_ENDPOINT).</summary>
+internal sealed record TracerConfig
+{
+    /// <summary>Envoy's service name when the config has none.</summary>
+    public const string DefaultServiceName = "unknown_service:envoy";
+
+    public required Uri Endpoint { get; init; }
+
+    public OtlpTransport Transport { get; init; }
+
+    public string ServiceName { get; init; } = DefaultServiceName;
+
+    /// <summary>Extra headers on every export request (http_service.request_headers_to_add).</summary>
+    public ImmutableArray<KeyValuePair<string, string>> Headers { get; init; } = [];
+}
