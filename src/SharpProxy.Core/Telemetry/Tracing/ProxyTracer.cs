@@ -180,10 +180,13 @@ internal static class ProxyTracer
     /// <summary>Starts an Activity without leaving it as Activity.Current (nothing downstream of us should parent to it implicitly).</summary>
     private static Activity? StartDetached(string name, ActivityKind kind, ActivityContext parent, DateTimeOffset? start)
     {
+        // A default parent means "Activity.Current" to CreateActivity; Kestrel's hosting activity must not become our root's parent.
         var previous = Activity.Current;
+        Activity.Current = null;
         var span = Source.CreateActivity(name, kind, parent);
         if (span is null)
         {
+            Activity.Current = previous;
             return null;
         }
 
