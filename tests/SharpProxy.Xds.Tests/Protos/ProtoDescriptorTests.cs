@@ -28,7 +28,10 @@ public sealed class ProtoDescriptorTests
         UpstreamHttpV3.HttpProtocolOptionsReflection.Descriptor,
         DiscoveryV3.DiscoveryReflection.Descriptor,
         SharpProxy.Xds.Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxyReflection.Descriptor,
-        SharpProxy.Xds.Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor);
+        SharpProxy.Xds.Api.Extensions.Filters.Listener.OriginalDst.V3.OriginalDstReflection.Descriptor,
+        SharpProxy.Xds.Api.Config.Trace.V3.OpentelemetryReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.AccessLoggers.File.V3.FileReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.AccessLoggers.Stream.V3.StreamReflection.Descriptor);
 
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithTypeRegistry(Registry));
 
@@ -135,6 +138,34 @@ public sealed class ProtoDescriptorTests
         { "envoy.config.core.v3.HttpProtocolOptions", "max_requests_per_connection", 6, null },
         { "envoy.config.bootstrap.v3.Bootstrap", "admin", 12, null },
         { "envoy.service.discovery.v3.DeltaDiscoveryResponse", "removed_resource_names", 8, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "tracing", 7, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "client_sampling", 3, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "random_sampling", 4, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "overall_sampling", 5, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "max_path_tag_length", 7, null },
+        { "envoy.config.route.v3.Route", "tracing", 15, null },
+        { "envoy.config.route.v3.Tracing", "client_sampling", 1, null },
+        { "envoy.config.route.v3.Tracing", "random_sampling", 2, null },
+        { "envoy.config.route.v3.Tracing", "overall_sampling", 3, null },
+        { "envoy.config.bootstrap.v3.Bootstrap", "tracing", 9, null },
+        { "envoy.config.trace.v3.Tracing", "http", 1, null },
+        { "envoy.config.trace.v3.Tracing.Http", "name", 1, null },
+        { "envoy.config.trace.v3.Tracing.Http", "typed_config", 3, "config_type" },
+        { "envoy.config.trace.v3.OpenTelemetryConfig", "grpc_service", 1, null },
+        { "envoy.config.trace.v3.OpenTelemetryConfig", "service_name", 2, null },
+        { "envoy.config.trace.v3.OpenTelemetryConfig", "http_service", 3, null },
+        { "envoy.config.core.v3.HttpService", "http_uri", 1, null },
+        { "envoy.config.core.v3.HttpService", "request_headers_to_add", 2, null },
+        { "envoy.config.core.v3.HttpUri", "uri", 1, null },
+        { "envoy.config.core.v3.HttpUri", "cluster", 2, "http_upstream_type" },
+        { "envoy.config.core.v3.HttpUri", "timeout", 3, null },
+        { "envoy.config.core.v3.SubstitutionFormatString", "text_format", 1, "format" },
+        { "envoy.config.core.v3.SubstitutionFormatString", "json_format", 2, "format" },
+        { "envoy.config.core.v3.SubstitutionFormatString", "text_format_source", 5, "format" },
+        { "envoy.config.core.v3.SubstitutionFormatString", "omit_empty_values", 3, null },
+        { "envoy.extensions.access_loggers.file.v3.FileAccessLog", "log_format", 5, "access_log_format" },
+        { "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", "log_format", 1, "access_log_format" },
+        { "envoy.extensions.access_loggers.stream.v3.StderrAccessLog", "log_format", 1, "access_log_format" },
     };
 
     [Theory]

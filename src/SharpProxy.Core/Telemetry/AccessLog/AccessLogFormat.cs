@@ -475,7 +475,7 @@ internal sealed class AccessLogFormat : IEquatable<AccessLogFormat>
             case AccessLogOperatorKind.UpstreamCluster: return Text(output, facts.UpstreamCluster, op.MaxLength);
             case AccessLogOperatorKind.UpstreamLocalAddress: return Text(output, facts.UpstreamLocalAddress, op.MaxLength);
             case AccessLogOperatorKind.UpstreamTransportFailureReason: return Text(output, facts.UpstreamTransportFailureReason, op.MaxLength);
-            case AccessLogOperatorKind.UpstreamRequestAttemptCount: return Number(output, facts.UpstreamAttempts);
+            case AccessLogOperatorKind.UpstreamRequestAttemptCount: return facts.UpstreamAttempts > 0 && Number(output, facts.UpstreamAttempts);
             case AccessLogOperatorKind.DownstreamRemoteAddress: return Address(output, facts.DownstreamRemote, withPort: true, op.MaxLength);
             case AccessLogOperatorKind.DownstreamRemoteAddressWithoutPort: return Address(output, facts.DownstreamRemote, withPort: false, op.MaxLength);
             case AccessLogOperatorKind.DownstreamLocalAddress: return Address(output, facts.DownstreamLocal, withPort: true, op.MaxLength);
