@@ -18,6 +18,9 @@ internal sealed class RequestTrace
 
     public bool ClientTraceId { get; init; }
 
+    /// <summary>The caller's trace headers (bit i = <see cref="TracePropagation.IncomingHeaders"/>[i]), copied upstream unless replaced.</summary>
+    public int IncomingHeaders { get; init; }
+
     /// <summary>The server span's name: "ingress" or "egress" by the listener's direction, as Envoy names it.</summary>
     public string Operation { get; set; } = "ingress";
 
@@ -65,6 +68,7 @@ internal static class ProxyTracer
         TraceState = headers.TraceState,
         ForceTrace = headers.ForceTrace,
         ClientTraceId = headers.ClientTraceId,
+        IncomingHeaders = headers.Present,
     };
 
     /// <summary>Makes the sampling decision (once) and, when sampled, starts the server span backdated to the request start.</summary>

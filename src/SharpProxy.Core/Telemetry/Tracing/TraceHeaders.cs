@@ -27,6 +27,9 @@ internal struct TraceHeaders
     public string? B3Flags;
     public bool ForceTrace;
     public bool ClientTraceId;
+
+    /// <summary>Which trace headers the request carried (bits of <see cref="TracePropagation.IncomingHeaders"/>): only those are replaced upstream.</summary>
+    public int Present;
 }
 
 /// <summary>A parsed parent context: trace id, the caller's span id and its sampling say (null = no say).</summary>

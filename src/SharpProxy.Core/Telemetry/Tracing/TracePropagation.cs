@@ -20,22 +20,27 @@ internal static class TracePropagation
         if (headers.TryGetValue("traceparent", out var traceParent))
         {
             result.TraceParent = traceParent[0];
+            result.Present = 1 << 0;
             if (headers.TryGetValue("tracestate", out var traceState))
             {
                 result.TraceState = traceState.ToString();
+                result.Present |= 1 << 1;
             }
         }
         else if (headers.TryGetValue("b3", out var b3))
         {
             result.B3 = b3[0];
+            result.Present = 1 << 2;
         }
         else if (headers.TryGetValue("x-b3-traceid", out var b3TraceId) | headers.TryGetValue("x-b3-sampled", out var b3Sampled)
             | headers.TryGetValue("x-b3-flags", out var b3Flags))
         {
-            result.B3TraceId = b3TraceId.Count > 0 ? b3TraceId[0] : null;
-            result.B3Sampled = b3Sampled.Count > 0 ? b3Sampled[0] : null;
-            result.B3Flags = b3Flags.Count > 0 ? b3Flags[0] : null;
+            result.B3TraceId = First(b3TraceId);
+            result.B3Sampled = First(b3Sampled);
+            result.B3Flags = First(b3Flags);
             result.B3SpanId = headers.TryGetValue("x-b3-spanid", out var spanId) ? spanId[0] : null;
+            result.Present = (result.B3TraceId is null ? 0 : 1 << 3) | (result.B3SpanId is null ? 0 : 1 << 4)
+                | (headers.ContainsKey("x-b3-parentspanid") ? 1 << 5 : 0) | (result.B3Sampled is null ? 0 : 1 << 6) | (result.B3Flags is null ? 0 : 1 << 7);
         }
 
         result.ForceTrace = headers.ContainsKey("x-envoy-force-trace");
@@ -47,9 +52,10 @@ internal static class TracePropagation
     /// <param name="spanId">The span the upstream sees as its parent: the try's client span, or the server span when unsampled.</param>
     public static void Inject(HttpRequestHeaders headers, RequestTrace trace, ActivitySpanId spanId)
     {
-        foreach (var name in IncomingHeaders)
+        // Only the caller's own trace headers were copied upstream: remove just those (a Remove per absent name costs a parse).
+        for (var present = trace.IncomingHeaders; present != 0; present &= present - 1)
         {
-            headers.Remove(name);
+            headers.Remove(IncomingHeaders[System.Numerics.BitOperations.TrailingZeroCount(present)]);
         }
 
         headers.TryAddWithoutValidation("traceparent", FormatTraceParent(trace.TraceId, spanId, trace.Sampled));
@@ -67,20 +73,21 @@ internal static class TracePropagation
         // The B3 parent of what we send: our server span when a client span is sent, else the caller's span.
         ActivitySpanId? b3Parent = spanId != trace.SpanId ? trace.SpanId : parent.HasIds ? parent.SpanId : null;
         var traceId = FormatB3TraceId(trace.TraceId, parent.B3TraceId64);
+        var span = Hex(spanId);
         if (parent.B3 == B3Form.Single)
         {
             var sampling = parent.Debug ? "d" : trace.Sampled ? "1" : "0";
             headers.TryAddWithoutValidation(
                 "b3",
-                b3Parent is { } p ? traceId + "-" + spanId.ToHexString() + "-" + sampling + "-" + p.ToHexString() : traceId + "-" + spanId.ToHexString() + "-" + sampling);
+                b3Parent is { } p ? string.Concat(traceId, "-", span, "-", sampling) + "-" + Hex(p) : string.Concat(traceId, "-", span, "-", sampling));
             return;
         }
 
         headers.TryAddWithoutValidation("x-b3-traceid", traceId);
-        headers.TryAddWithoutValidation("x-b3-spanid", spanId.ToHexString());
+        headers.TryAddWithoutValidation("x-b3-spanid", span);
         if (b3Parent is { } parentSpan)
         {
-            headers.TryAddWithoutValidation("x-b3-parentspanid", parentSpan.ToHexString());
+            headers.TryAddWithoutValidation("x-b3-parentspanid", Hex(parentSpan));
         }
 
         if (parent.Debug)
@@ -93,13 +100,38 @@ internal static class TracePropagation
         }
     }
 
+    /// <summary>00-{trace}-{span}-{flags}, written in one string (no intermediate hex strings).</summary>
     public static string FormatTraceParent(ActivityTraceId traceId, ActivitySpanId spanId, bool sampled) =>
-        string.Concat("00-", traceId.ToHexString(), "-", spanId.ToHexString(), sampled ? "-01" : "-00");
+        string.Create(55, (traceId, spanId, sampled), static (chars, state) =>
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            chars[0] = '0';
+            chars[1] = '0';
+            chars[2] = '-';
+            state.traceId.CopyTo(bytes);
+            Convert.TryToHexStringLower(bytes, chars.Slice(3, 32), out _);
+            chars[35] = '-';
+            state.spanId.CopyTo(bytes[..8]);
+            Convert.TryToHexStringLower(bytes[..8], chars.Slice(36, 16), out _);
+            chars[52] = '-';
+            chars[53] = '0';
+            chars[54] = state.sampled ? '1' : '0';
+        });
+
+    private static string Hex(ActivitySpanId spanId)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        spanId.CopyTo(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
+
+    private static string? First(Microsoft.Extensions.Primitives.StringValues values) => values.Count > 0 ? values[0] : null;
 
     /// <summary>A caller that sent a 64-bit B3 trace id gets the same width back.</summary>
     public static string FormatB3TraceId(ActivityTraceId traceId, bool width64)
     {
-        var hex = traceId.ToHexString();
-        return width64 ? hex[16..] : hex;
+        Span<byte> bytes = stackalloc byte[16];
+        traceId.CopyTo(bytes);
+        return Convert.ToHexStringLower(width64 ? bytes[8..] : bytes);
     }
 }

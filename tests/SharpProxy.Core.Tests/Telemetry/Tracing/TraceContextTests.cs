@@ -122,7 +122,7 @@ public sealed class TraceContextTests
     [Fact]
     public void Inject_B3Multi_SameWidthAndParent()
     {
-        var trace = ProxyTracer.Begin(new TraceHeaders { B3TraceId = "463ac35c9f6413ad", B3SpanId = "a2fb4a1d1a96d312", B3Sampled = "0" });
+        var trace = ProxyTracer.Begin(new TraceHeaders { B3TraceId = "463ac35c9f6413ad", B3SpanId = "a2fb4a1d1a96d312", B3Sampled = "0", Present = (1 << 3) | (1 << 6) });
         ProxyTracer.Decide(trace, new HttpTracingConfig(), null, DateTimeOffset.UtcNow, "ingress", new Random(1));
         using var request = new HttpRequestMessage();
         request.Headers.TryAddWithoutValidation("x-b3-traceid", "463ac35c9f6413ad");
