@@ -64,6 +64,13 @@ internal sealed class RequestLogState
         Cluster = null;
         Host = null;
         RequestId = null;
+        RouteName = null;
+        ResponseCodeDetails = null;
+        UpstreamTransportFailureReason = null;
+        UpstreamAttempts = 0;
+        RequestEndTimestamp = 0;
+        ResponseStartTimestamp = 0;
+        Trace = null;
         BytesReceived = 0;
         BytesSent = 0;
     }
