@@ -44,7 +44,15 @@ public sealed class TracingProxyFixture : IAsyncLifetime
                 typed_config:
                   "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                   stat_prefix: ingress_http
-                  tracing: {}
+                  tracing:
+                    custom_tags:
+                    - tag: istio.mesh_id
+                      literal:
+                        value: test-mesh
+                    - tag: user
+                      request_header:
+                        name: x-user
+                        default_value: anonymous
                   route_config:
                     name: traced
                     virtual_hosts:
@@ -150,6 +158,8 @@ public sealed partial class TracingTests(TracingProxyFixture fixture) : IClassFi
         Assert.Equal("HTTP/1.1", server.Attribute("http.protocol"));
         Assert.True(Guid.TryParse(server.Attribute("guid:x-request-id"), out _));
         Assert.Equal(Status.Types.StatusCode.Unset, server.Status);
+        Assert.Equal("test-mesh", server.Attribute("istio.mesh_id"));
+        Assert.Equal("anonymous", server.Attribute("user"));
 
         Assert.Equal("router v1 egress", client.Name);
         Assert.Equal("v1", client.Attribute("upstream_cluster"));
@@ -162,7 +172,7 @@ public sealed partial class TracingTests(TracingProxyFixture fixture) : IClassFi
     {
         var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
         const string callerSpan = "00f067aa0ba902b7";
-        var echo = await GetAsync("/w3c", ("traceparent", $"00-{traceId}-{callerSpan}-01"), ("tracestate", "vendor=opaque"));
+        var echo = await GetAsync("/w3c", ("traceparent", $"00-{traceId}-{callerSpan}-01"), ("tracestate", "vendor=opaque"), ("x-user", "alice"));
 
         var upstream = ParseTraceParent(echo.Header("traceparent"));
         Assert.Equal(traceId, upstream.TraceId);
@@ -173,6 +183,7 @@ public sealed partial class TracingTests(TracingProxyFixture fixture) : IClassFi
         var spans = await WaitForSpansAsync(traceId, 2);
         var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server);
         Assert.Equal(callerSpan, server.ParentSpanId);
+        Assert.Equal("alice", server.Attribute("user"));
         Assert.Equal(upstream.ParentId, Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client).SpanId);
     }
 

@@ -14,7 +14,28 @@ internal sealed record HttpTracingConfig
     public double OverallSampling { get; init; } = 100;
 
     public int MaxPathTagLength { get; init; } = 256;
+
+    /// <summary>custom_tags: added to the server span (environment tags are resolved when the config is applied).</summary>
+    public ImmutableArray<CustomTagConfig> CustomTags { get; init; } = [];
+
+    public bool Equals(HttpTracingConfig? other) =>
+        other is not null && ClientSampling == other.ClientSampling && RandomSampling == other.RandomSampling
+        && OverallSampling == other.OverallSampling && MaxPathTagLength == other.MaxPathTagLength
+        && CustomTags.AsSpan().SequenceEqual(other.CustomTags.AsSpan());
+
+    public override int GetHashCode() => HashCode.Combine(ClientSampling, RandomSampling, OverallSampling, MaxPathTagLength, CustomTags.Length);
 }
+
+internal enum CustomTagSource
+{
+    /// <summary>A fixed value (a literal, or an environment variable read when the config was applied).</summary>
+    Literal,
+    RequestHeader,
+    ResponseHeader,
+}
+
+/// <summary>One custom tag: its name, where the value comes from (a value or a lower-case header name) and the default.</summary>
+internal sealed record CustomTagConfig(string Tag, CustomTagSource Source, string Value, string? DefaultValue);
 
 /// <summary>Route `tracing`: percentages that override the HCM's for requests on this route (null = the HCM's).</summary>
 internal sealed record RouteTracingConfig

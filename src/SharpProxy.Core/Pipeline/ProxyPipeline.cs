@@ -90,6 +90,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
             return;
         }
 
+        if (!tracing.CustomTags.IsDefaultOrEmpty)
+        {
+            var headers = new HttpContextAccessLog.HttpContextHeaders(context, state);
+            ProxyTracer.AddCustomTags(span, tracing.CustomTags, ref headers);
+        }
+
         var request = context.Request;
         ProxyTracer.FinishServerSpan(
             span,

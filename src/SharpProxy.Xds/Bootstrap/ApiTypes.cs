@@ -53,6 +53,7 @@ internal static class ApiTypes
         Api.Type.Matcher.V3.RegexReflection.Descriptor,
         Api.Type.Matcher.V3.StringReflection.Descriptor,
         Api.Type.V3.PercentReflection.Descriptor,
+        Api.Type.Tracing.V3.CustomTagReflection.Descriptor,
         Api.Type.V3.RangeReflection.Descriptor,
         Api.Rpc.StatusReflection.Descriptor,
         StructReflection.Descriptor,

@@ -28,8 +28,54 @@ internal static class TracingTranslator
             RandomSampling = Percent(tracing.RandomSampling, path + ".random_sampling", errors),
             OverallSampling = Percent(tracing.OverallSampling, path + ".overall_sampling", errors),
             MaxPathTagLength = (int)Math.Min(tracing.MaxPathTagLength ?? 256u, int.MaxValue),
+            CustomTags = CustomTags(tracing.CustomTags, path + ".custom_tags", errors),
         };
     }
+
+    private static ImmutableArray<CustomTagConfig> CustomTags(
+        Google.Protobuf.Collections.RepeatedField<Api.Type.Tracing.V3.CustomTag> tags, string path, TranslationErrors errors)
+    {
+        var result = ImmutableArray.CreateBuilder<CustomTagConfig>();
+        for (var i = 0; i < tags.Count; i++)
+        {
+            var tag = tags[i];
+            var tagPath = path + "[" + i + "]";
+            if (tag.Tag.Length == 0)
+            {
+                errors.Add(tagPath + ".tag", "a tag name is required");
+                continue;
+            }
+
+            switch (tag.TypeCase)
+            {
+                case Api.Type.Tracing.V3.CustomTag.TypeOneofCase.Literal:
+                    result.Add(new CustomTagConfig(tag.Tag, CustomTagSource.Literal, tag.Literal.Value, null));
+                    break;
+                case Api.Type.Tracing.V3.CustomTag.TypeOneofCase.Environment:
+                    // Read once, as Envoy does; without the variable and a default, no tag.
+                    var value = Environment.GetEnvironmentVariable(tag.Environment.Name) is { Length: > 0 } set ? set : tag.Environment.DefaultValue;
+                    if (value.Length > 0)
+                    {
+                        result.Add(new CustomTagConfig(tag.Tag, CustomTagSource.Literal, value, null));
+                    }
+
+                    break;
+                case Api.Type.Tracing.V3.CustomTag.TypeOneofCase.RequestHeader:
+                    result.Add(new CustomTagConfig(tag.Tag, CustomTagSource.RequestHeader, tag.RequestHeader.Name.ToLowerInvariant(), NullIfEmpty(tag.RequestHeader.DefaultValue)));
+                    break;
+                case Api.Type.Tracing.V3.CustomTag.TypeOneofCase.ResponseHeader:
+                    result.Add(new CustomTagConfig(tag.Tag, CustomTagSource.ResponseHeader, tag.ResponseHeader.Name.ToLowerInvariant(), NullIfEmpty(tag.ResponseHeader.DefaultValue)));
+                    break;
+                default:
+                    // A metadata tag (field unknown here) from xDS: it only describes the span, so it is left out.
+                    break;
+            }
+        }
+
+        return result.ToImmutable();
+    }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     public static RouteTracingConfig? Route(RouteApi.Tracing? tracing)
     {

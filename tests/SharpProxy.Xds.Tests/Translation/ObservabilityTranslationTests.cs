@@ -81,6 +81,31 @@ public sealed class ObservabilityTranslationTests
     }
 
     [Fact]
+    public void Tracing_CustomTags_LiteralEnvironmentAndHeaders()
+    {
+        var http = LoadHcm(
+            """
+            tracing:
+              custom_tags:
+              - { tag: mesh, literal: { value: m1 } }
+              - { tag: from_env, environment: { name: SHARPPROXY_TEST_SURELY_UNSET, default_value: fallback } }
+              - { tag: skipped, environment: { name: SHARPPROXY_TEST_SURELY_UNSET } }
+              - { tag: user, request_header: { name: X-User, default_value: anonymous } }
+              - { tag: upstream_status, response_header: { name: X-Status } }
+            """);
+
+        Assert.Equal(
+            [
+                new CustomTagConfig("mesh", CustomTagSource.Literal, "m1", null),
+                new CustomTagConfig("from_env", CustomTagSource.Literal, "fallback", null),
+                new CustomTagConfig("user", CustomTagSource.RequestHeader, "x-user", "anonymous"),
+                new CustomTagConfig("upstream_status", CustomTagSource.ResponseHeader, "x-status", null),
+            ],
+            http.Tracing!.CustomTags.ToArray());
+        Assert.Contains("metadata", LoadError("tracing: { custom_tags: [ { tag: t, metadata: { kind: { request: {} } } } ] }"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tracing_AbsentOrUnsupportedFields()
     {
         Assert.Null(LoadHcm("").Tracing);

@@ -181,6 +181,25 @@ internal static class ProxyTracer
         span.Stop();
     }
 
+    /// <summary>HCM custom_tags on the server span: literal values, or request/response header values (else the default).</summary>
+    public static void AddCustomTags<THeaders>(Activity span, System.Collections.Immutable.ImmutableArray<CustomTagConfig> tags, ref THeaders headers)
+        where THeaders : struct, AccessLog.IAccessLogHeaders
+    {
+        foreach (var tag in tags)
+        {
+            var value = tag.Source switch
+            {
+                CustomTagSource.Literal => tag.Value,
+                CustomTagSource.RequestHeader => headers.RequestHeader(tag.Value) ?? tag.DefaultValue,
+                _ => headers.ResponseHeader(tag.Value) ?? tag.DefaultValue,
+            };
+            if (value is not null)
+            {
+                span.SetTag(tag.Tag, value);
+            }
+        }
+    }
+
     /// <summary>Starts an Activity without leaving it as Activity.Current (nothing downstream of us should parent to it implicitly).</summary>
     private static Activity? StartDetached(string name, ActivityKind kind, ActivityContext parent, DateTimeOffset? start)
     {
