@@ -287,6 +287,38 @@ public sealed partial class TracingTests(TracingProxyFixture fixture) : IClassFi
         Assert.All(receiver.SpansOfTrace(traceId), span => Assert.Equal("from-env", span.ServiceName));
     }
 
+    [Fact]
+    public async Task HcmProvider_NoBootstrapTracer_ExportsToTheProvidersEndpoint()
+    {
+        // The tracer named by the HCM's tracing.provider (as Envoy recommends and istiod configures it), not the bootstrap.
+        await using var receiver = await OtlpReceiver.StartAsync();
+        var template = Regex.Replace(TracingProxyFixture.Template, "tracing:\\n  http:[\\s\\S]*?timeout: 1s\\n", "", RegexOptions.CultureInvariant)
+            .Replace(
+                "\n          tracing:\n",
+                "\n          tracing:\n"
+                + "            provider:\n"
+                + "              name: envoy.tracers.opentelemetry\n"
+                + "              typed_config:\n"
+                + "                \"@type\": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig\n"
+                + "                service_name: from-provider\n"
+                + "                http_service:\n"
+                + "                  http_uri:\n"
+                + "                    uri: \"{{OTLP_URI}}\"\n"
+                + "                    cluster: otlp\n"
+                + "                    timeout: 1s\n",
+                StringComparison.Ordinal);
+        using var config = ConfigWriter.Write(template, ("V1_HTTP1_PORT", fixture.Upstream.Http1Port), ("OTLP_URI", receiver.TracesUri.ToString()));
+        using var proxy = await ProxyProcess.StartAsync(config.Path, null, TracingProxyFixture.FastExport);
+        var port = await proxy.GetListenerPortAsync(ConfigTemplates.ListenerName);
+        using var client = TestHttp.Http1(new Uri($"http://127.0.0.1:{port}/"));
+        var echo = EchoResponse.Parse(await client.GetStringAsync("/provider"));
+        var traceId = ParseTraceParent(echo.Header("traceparent")).TraceId;
+
+        await Polling.UntilAsync(() => receiver.SpansOfTrace(traceId).Count >= 2, SpanWait, $"spans at the HCM provider's receiver\n{proxy.Describe()}");
+        Assert.All(receiver.SpansOfTrace(traceId), span => Assert.Equal("from-provider", span.ServiceName));
+        Assert.Empty(fixture.Receiver.SpansOfTrace(traceId));
+    }
+
     private async Task<EchoResponse> GetAsync(string path, params (string Name, string Value)[] headers)
     {
         using var client = TestHttp.Http1(new Uri($"http://127.0.0.1:{fixture.ListenerPort}/"));

@@ -18,10 +18,13 @@ internal sealed record HttpTracingConfig
     /// <summary>custom_tags: added to the server span (environment tags are resolved when the config is applied).</summary>
     public ImmutableArray<CustomTagConfig> CustomTags { get; init; } = [];
 
+    /// <summary>HCM tracing.provider: this HCM's own tracer; null = the process tracer (bootstrap or environment).</summary>
+    public TracerConfig? Provider { get; init; }
+
     public bool Equals(HttpTracingConfig? other) =>
         other is not null && ClientSampling == other.ClientSampling && RandomSampling == other.RandomSampling
         && OverallSampling == other.OverallSampling && MaxPathTagLength == other.MaxPathTagLength
-        && CustomTags.AsSpan().SequenceEqual(other.CustomTags.AsSpan());
+        && CustomTags.AsSpan().SequenceEqual(other.CustomTags.AsSpan()) && Equals(Provider, other.Provider);
 
     public override int GetHashCode() => HashCode.Combine(ClientSampling, RandomSampling, OverallSampling, MaxPathTagLength, CustomTags.Length);
 }
@@ -67,4 +70,28 @@ internal sealed record TracerConfig
 
     /// <summary>Extra headers on every export request (http_service.request_headers_to_add).</summary>
     public ImmutableArray<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    /// <summary>Identifies the exporter: configs with the same key share one ActivitySource and one export pipeline.</summary>
+    public string Key
+    {
+        get
+        {
+            var key = new System.Text.StringBuilder().Append(Transport).Append('|').Append(Endpoint).Append('|').Append(ServiceName);
+            foreach (var (name, value) in Headers)
+            {
+                key.Append('|').Append(name).Append('=').Append(value);
+            }
+
+            return key.ToString();
+        }
+    }
+
+    public bool Equals(TracerConfig? other) => other is not null && other.Key == Key;
+
+    public override int GetHashCode() => Key.GetHashCode(StringComparison.Ordinal);
+
+    /// <summary>The ActivitySource this tracer's spans are made on (resolved once, on first use).</summary>
+    internal System.Diagnostics.ActivitySource Source => _source ??= Telemetry.Tracing.ProxyTracer.SourceFor(this);
+
+    private System.Diagnostics.ActivitySource? _source;
 }

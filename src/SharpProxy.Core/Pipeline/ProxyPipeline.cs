@@ -52,10 +52,10 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var state = new RequestLogState();
         context.Features.Set(state);
 
-        // Tracing costs nothing unless the HCM has `tracing` and a tracer is configured.
-        if (http.Tracing is not null && ProxyTracer.Enabled)
+        // Tracing costs nothing unless the HCM has `tracing` and a tracer is configured (its provider, or the process's).
+        if (http.Tracing is { } tracing && (tracing.Provider is not null || ProxyTracer.Enabled))
         {
-            state.Trace = ProxyTracer.Begin(TracePropagation.Read(context.Request.Headers));
+            state.Trace = ProxyTracer.Begin(TracePropagation.Read(context.Request.Headers), tracing.Provider?.Source ?? ProxyTracer.Source);
             state.Trace.Operation = listener.Config.Direction == TrafficDirection.Outbound ? "egress" : "ingress";
         }
 

@@ -24,12 +24,10 @@ internal static class UnknownFields
         ("envoy.config.cluster.v3.Cluster", 25),           // metadata
         ("envoy.config.cluster.v3.Cluster", 7),            // per_connection_buffer_limit_bytes
         ("envoy.config.cluster.v3.Cluster", 17),           // dns_lookup_family (EDS clusters resolve nothing)
-        // HCM tracing fields beyond those SharpProxy honours: verbose, provider (spans go to the bootstrap's tracer, or
-        // nowhere), spawn_upstream_span, operation, upstream_operation; metadata custom tags (istiod's RBAC dry-run
-        // tags); route tracing custom_tags.
+        // HCM tracing fields beyond those SharpProxy honours: verbose, spawn_upstream_span, operation,
+        // upstream_operation; metadata custom tags (istiod's RBAC dry-run tags); route tracing custom_tags.
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 6),
         ("envoy.type.tracing.v3.CustomTag", 5),
-        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 9),
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 10),
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 11),
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 12),

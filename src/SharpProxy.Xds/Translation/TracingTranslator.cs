@@ -29,6 +29,7 @@ internal static class TracingTranslator
             OverallSampling = Percent(tracing.OverallSampling, path + ".overall_sampling", errors),
             MaxPathTagLength = (int)Math.Min(tracing.MaxPathTagLength ?? 256u, int.MaxValue),
             CustomTags = CustomTags(tracing.CustomTags, path + ".custom_tags", errors),
+            Provider = tracing.Provider is { } provider ? Tracer(provider, path + ".provider", staticClusters: null, errors) : null,
         };
     }
 
@@ -104,7 +105,16 @@ internal static class TracingTranslator
             return null;
         }
 
-        const string path = "tracing.http";
+        return Tracer(http, "tracing.http", clusters, errors);
+    }
+
+    /// <summary>
+    /// An envoy.tracers.opentelemetry tracer: http_service exports with OTLP/HTTP to http_uri.uri; grpc_service with
+    /// OTLP/gRPC to the first endpoint of its envoy_grpc cluster when that is a static cluster of the bootstrap, or to
+    /// HOST:PORT of an Istio cluster name outbound|PORT|subset|HOST (the authority, when given, names the host).
+    /// </summary>
+    private static TracerConfig? Tracer(TraceApi.Tracing.Types.Http http, string path, ImmutableArray<ClusterConfig>? staticClusters, TranslationErrors errors)
+    {
         if (http.TypedConfig is null || !http.TypedConfig.Is(TraceApi.OpenTelemetryConfig.Descriptor))
         {
             errors.Add(path, $"tracer '{http.Name}' ({http.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported: only {OpenTelemetryTracerName} (envoy.config.trace.v3.OpenTelemetryConfig)");
@@ -140,7 +150,7 @@ internal static class TracingTranslator
 
         if (otel.GrpcService?.EnvoyGrpc is { } grpc)
         {
-            foreach (var cluster in clusters)
+            foreach (var cluster in staticClusters ?? [])
             {
                 if (cluster.Name == grpc.ClusterName && !cluster.Endpoints.IsDefaultOrEmpty)
                 {
@@ -150,7 +160,21 @@ internal static class TracingTranslator
                 }
             }
 
-            errors.Add(path + ".typed_config.grpc_service.envoy_grpc.cluster_name", $"'{grpc.ClusterName}' must be a static cluster with an endpoint");
+            // istiod names the collector's cluster outbound|4317||otel-collector.ns.svc.cluster.local.
+            var parts = grpc.ClusterName.Split('|');
+            if (parts.Length == 4 && parts[0] == "outbound" && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+                && port is > 0 and < 65536 && Uri.CheckHostName(grpc.Authority.Length > 0 ? grpc.Authority : parts[3]) != UriHostNameType.Unknown)
+            {
+                var host = grpc.Authority.Length > 0 ? grpc.Authority : parts[3];
+                if (host.Contains(':', StringComparison.Ordinal) && Uri.CheckHostName(host) == UriHostNameType.IPv6)
+                {
+                    host = "[" + host + "]";
+                }
+
+                return new TracerConfig { Endpoint = new Uri("http://" + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture)), Transport = OtlpTransport.Grpc, ServiceName = serviceName };
+            }
+
+            errors.Add(path + ".typed_config.grpc_service.envoy_grpc.cluster_name", $"'{grpc.ClusterName}' must be a static cluster with an endpoint (bootstrap tracer) or an Istio outbound|PORT||HOST cluster");
             return null;
         }
 

@@ -21,23 +21,42 @@ internal static partial class TracingSetup
     /// <summary>Envoy's OpenTelemetry tracer flushes every 5 s; OTEL_BSP_SCHEDULE_DELAY (ms) overrides, as the SDK's own setting.</summary>
     private const int DefaultFlushMilliseconds = 5000;
 
-    public static TracerProvider? Start(ProxyConfig config, ILogger logger)
+    /// <summary>
+    /// Starts the process tracer (bootstrap or environment) and arranges for each HCM tracing.provider to get its own
+    /// exporter when first used. Disposing flushes and stops them all.
+    /// </summary>
+    public static IDisposable Start(ProxyConfig config, ILogger logger)
     {
-        var tracer = config.Tracer ?? FromEnvironment();
+        var exporters = new Exporters();
         ProxyTracer.NodeId = config.Node.Id;
         config.Node.Metadata.TryGetValue("zone", out var zone);
         ProxyTracer.Zone = zone ?? "";
+        ProxyTracer.ProviderAdded = (provider, sourceName) =>
+        {
+            exporters.Add(Build(provider, sourceName));
+            Log.TracingEnabled(logger, provider.Endpoint.ToString(), provider.Transport.ToString(), provider.ServiceName);
+        };
+
+        var tracer = config.Tracer ?? FromEnvironment();
         if (tracer is null)
         {
             ProxyTracer.Enabled = false;
-            return null;
+            return exporters;
         }
 
+        exporters.Add(Build(tracer, ProxyTracer.SourceName));
+        ProxyTracer.Enabled = true;
+        Log.TracingEnabled(logger, tracer.Endpoint.ToString(), tracer.Transport.ToString(), tracer.ServiceName);
+        return exporters;
+    }
+
+    private static TracerProvider Build(TracerConfig tracer, string sourceName)
+    {
         var delay = int.TryParse(Environment.GetEnvironmentVariable("OTEL_BSP_SCHEDULE_DELAY"), NumberStyles.None, CultureInfo.InvariantCulture, out var configured) && configured > 0
             ? configured
             : DefaultFlushMilliseconds;
-        var provider = Sdk.CreateTracerProviderBuilder()
-            .AddSource(ProxyTracer.SourceName)
+        return Sdk.CreateTracerProviderBuilder()
+            .AddSource(sourceName)
             .SetSampler(new AlwaysOnSampler())
             .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(tracer.ServiceName))
             .AddOtlpExporter(options =>
@@ -59,9 +78,34 @@ internal static partial class TracingSetup
                 options.BatchExportProcessorOptions = new BatchExportProcessorOptions<Activity> { ScheduledDelayMilliseconds = delay };
             })
             .Build();
-        ProxyTracer.Enabled = true;
-        Log.TracingEnabled(logger, tracer.Endpoint.ToString(), tracer.Transport.ToString(), tracer.ServiceName);
-        return provider;
+    }
+
+    /// <summary>The exporters started so far; disposing flushes each (spans still queued are sent) and stops it.</summary>
+    private sealed class Exporters : IDisposable
+    {
+        private readonly List<TracerProvider> _providers = [];
+
+        public void Add(TracerProvider provider)
+        {
+            lock (_providers)
+            {
+                _providers.Add(provider);
+            }
+        }
+
+        public void Dispose()
+        {
+            ProxyTracer.ProviderAdded = null;
+            lock (_providers)
+            {
+                foreach (var provider in _providers)
+                {
+                    provider.Dispose();
+                }
+
+                _providers.Clear();
+            }
+        }
     }
 
     /// <summary>The OpenTelemetry environment variables: a signal-specific endpoint is used as is; the base one gets /v1/traces for HTTP.</summary>

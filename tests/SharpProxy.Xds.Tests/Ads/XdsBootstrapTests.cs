@@ -86,11 +86,11 @@ public sealed class XdsBootstrapTests
     [Fact]
     public void UnknownFields_IstioHcmTracingExtras_IgnoredButNotTheRest()
     {
-        // istiod's HCM tracing: sampling (honoured) plus provider (9) and verbose (6), which only describe spans.
+        // istiod's HCM tracing: sampling (honoured) plus verbose (6) and spawn_upstream_span (10), which only describe spans.
         var tracing = new Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Types.Tracing
         {
             RandomSampling = new Api.Type.V3.Percent { Value = 1 },
-        }.ToByteArray().Concat(new byte[] { 0x4a, 0x00, 0x30, 0x01, 0x68, 0x01 }).ToArray();
+        }.ToByteArray().Concat(new byte[] { 0x52, 0x00, 0x30, 0x01, 0x68, 0x01 }).ToArray();
         var hcmBytes = new Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager { StatPrefix = "s" }.ToByteArray()
             .Concat(new byte[] { 0x3a, (byte)tracing.Length }).Concat(tracing).ToArray();
         var hcm = Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Parser.ParseFrom(hcmBytes);
@@ -100,7 +100,7 @@ public sealed class XdsBootstrapTests
 
         Assert.Equal(1, hcm.Tracing.RandomSampling.Value);
         Assert.Equal(["hcm.tracing.#13"], found);
-        Assert.Equal(["hcm.tracing.#9", "hcm.tracing.#6"], ignored);
+        Assert.Equal(["hcm.tracing.#10", "hcm.tracing.#6"], ignored);
     }
 
     private static LoadedBootstrap Load(string yaml) =>

@@ -144,6 +144,7 @@ public sealed class ProtoDescriptorTests
         { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "overall_sampling", 5, null },
         { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "max_path_tag_length", 7, null },
         { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "custom_tags", 8, null },
+        { "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", "provider", 9, null },
         { "envoy.type.tracing.v3.CustomTag", "tag", 1, null },
         { "envoy.type.tracing.v3.CustomTag", "literal", 2, "type" },
         { "envoy.type.tracing.v3.CustomTag", "environment", 3, "type" },

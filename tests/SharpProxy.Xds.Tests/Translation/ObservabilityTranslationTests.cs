@@ -106,11 +106,49 @@ public sealed class ObservabilityTranslationTests
     }
 
     [Fact]
+    public void Tracing_HcmProvider_HttpServiceOrIstioCluster()
+    {
+        var http = LoadHcm(
+            """
+            tracing:
+              provider:
+                name: envoy.tracers.opentelemetry
+                typed_config:
+                  '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                  service_name: edge
+                  http_service: { http_uri: { uri: "http://127.0.0.1:4318/v1/traces", cluster: c, timeout: 1s } }
+            """);
+        Assert.Equal(new TracerConfig { Endpoint = new Uri("http://127.0.0.1:4318/v1/traces"), Transport = OtlpTransport.HttpProtobuf, ServiceName = "edge" }, http.Tracing!.Provider);
+
+        var istio = LoadHcm(
+            """
+            tracing:
+              provider:
+                name: envoy.tracers.opentelemetry
+                typed_config:
+                  '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                  service_name: productpage.default
+                  grpc_service: { envoy_grpc: { cluster_name: "outbound|4317||otel-collector.observability.svc.cluster.local", authority: otel-collector.observability.svc.cluster.local } }
+            """);
+        Assert.Equal(new Uri("http://otel-collector.observability.svc.cluster.local:4317"), istio.Tracing!.Provider!.Endpoint);
+        Assert.Equal(OtlpTransport.Grpc, istio.Tracing.Provider.Transport);
+
+        var error = LoadError(
+            """
+            tracing:
+              provider:
+                name: envoy.tracers.opentelemetry
+                typed_config: { '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig, grpc_service: { envoy_grpc: { cluster_name: collector } } }
+            """);
+        Assert.Contains("tracing.provider.typed_config.grpc_service.envoy_grpc.cluster_name", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tracing_AbsentOrUnsupportedFields()
     {
         Assert.Null(LoadHcm("").Tracing);
         Assert.Contains("verbose", LoadError("tracing: { verbose: true }"), StringComparison.Ordinal);
-        Assert.Contains("provider", LoadError("tracing: { provider: { name: envoy.tracers.zipkin } }"), StringComparison.Ordinal);
+        Assert.Contains("tracing.provider: tracer 'envoy.tracers.zipkin'", LoadError("tracing: { provider: { name: envoy.tracers.zipkin } }"), StringComparison.Ordinal);
         Assert.Contains("tracing.random_sampling.value", LoadError("tracing: { random_sampling: { value: 120 } }"), StringComparison.Ordinal);
     }
 

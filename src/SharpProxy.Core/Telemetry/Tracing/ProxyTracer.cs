@@ -33,6 +33,9 @@ internal sealed class RequestTrace
     /// <summary>This proxy's downstream (server) span id.</summary>
     public ActivitySpanId SpanId { get; set; }
 
+    /// <summary>Where this request's spans are made: the process tracer's source, or the HCM provider's.</summary>
+    public ActivitySource Source { get; init; } = ProxyTracer.Source;
+
     public Activity? ServerSpan { get; set; }
 
     public string TraceIdHex => TraceId.ToHexString();
@@ -62,8 +65,39 @@ internal static class ProxyTracer
 
     public static string Zone { get; set; } = "";
 
-    public static RequestTrace Begin(in TraceHeaders headers) => new()
+    private static readonly Dictionary<string, ActivitySource> ProviderSources = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Set by the host: called once per distinct HCM tracing.provider, with the ActivitySource name its spans are made
+    /// on, so the host can export that source to that provider's endpoint.
+    /// </summary>
+    public static Action<TracerConfig, string>? ProviderAdded { get; set; }
+
+    /// <summary>The ActivitySource of an HCM provider (one per distinct exporter, created on first use).</summary>
+    public static ActivitySource SourceFor(TracerConfig provider)
     {
+        var key = provider.Key;
+        ActivitySource source;
+        lock (ProviderSources)
+        {
+            if (ProviderSources.TryGetValue(key, out var existing))
+            {
+                return existing;
+            }
+
+            source = new ActivitySource(SourceName + ".provider." + ProviderSources.Count.ToString(CultureInfo.InvariantCulture));
+            ProviderSources.Add(key, source);
+        }
+
+        ProviderAdded?.Invoke(provider, source.Name);
+        return source;
+    }
+
+    public static RequestTrace Begin(in TraceHeaders headers) => Begin(headers, Source);
+
+    public static RequestTrace Begin(in TraceHeaders headers, ActivitySource source) => new()
+    {
+        Source = source,
         Parent = TraceContextParser.Parse(headers),
         TraceState = headers.TraceState,
         ForceTrace = headers.ForceTrace,
@@ -102,7 +136,7 @@ internal static class ProxyTracer
             var context = parent.HasIds
                 ? new ActivityContext(parent.TraceId, parent.SpanId, ActivityTraceFlags.Recorded, trace.TraceState, isRemote: true)
                 : default;
-            span = StartDetached(operation, ActivityKind.Server, context, start);
+            span = StartDetached(trace.Source, operation, ActivityKind.Server, context, start);
         }
 
         trace.ServerSpan = span;
@@ -119,7 +153,7 @@ internal static class ProxyTracer
         }
 
         var context = new ActivityContext(trace.TraceId, trace.SpanId, ActivityTraceFlags.Recorded, trace.TraceState);
-        var span = StartDetached("router " + cluster + " egress", ActivityKind.Client, context, null);
+        var span = StartDetached(trace.Source, "router " + cluster + " egress", ActivityKind.Client, context, null);
         if (span is not null)
         {
             span.SetTag("component", "proxy");
@@ -201,12 +235,12 @@ internal static class ProxyTracer
     }
 
     /// <summary>Starts an Activity without leaving it as Activity.Current (nothing downstream of us should parent to it implicitly).</summary>
-    private static Activity? StartDetached(string name, ActivityKind kind, ActivityContext parent, DateTimeOffset? start)
+    private static Activity? StartDetached(ActivitySource source, string name, ActivityKind kind, ActivityContext parent, DateTimeOffset? start)
     {
         // A default parent means "Activity.Current" to CreateActivity; Kestrel's hosting activity must not become our root's parent.
         var previous = Activity.Current;
         Activity.Current = null;
-        var span = Source.CreateActivity(name, kind, parent);
+        var span = source.CreateActivity(name, kind, parent);
         if (span is null)
         {
             Activity.Current = previous;
