@@ -22,6 +22,13 @@ internal static class TracingTranslator
             return null;
         }
 
+        if (tracing.Provider is { } named && errors.FromControlPlane && !IsOpenTelemetry(named))
+        {
+            // istiod's default Zipkin (or another tracer we cannot export to): this HCM does not trace, and the caller's
+            // trace headers pass through unchanged, rather than a NACK of every listener.
+            return null;
+        }
+
         return new HttpTracingConfig
         {
             ClientSampling = Percent(tracing.ClientSampling, path + ".client_sampling", errors),
@@ -113,9 +120,12 @@ internal static class TracingTranslator
     /// OTLP/gRPC to the first endpoint of its envoy_grpc cluster when that is a static cluster of the bootstrap, or to
     /// HOST:PORT of an Istio cluster name outbound|PORT|subset|HOST (the authority, when given, names the host).
     /// </summary>
+    private static bool IsOpenTelemetry(TraceApi.Tracing.Types.Http http) =>
+        http.TypedConfig is { } typed && typed.Is(TraceApi.OpenTelemetryConfig.Descriptor);
+
     private static TracerConfig? Tracer(TraceApi.Tracing.Types.Http http, string path, ImmutableArray<ClusterConfig>? staticClusters, TranslationErrors errors)
     {
-        if (http.TypedConfig is null || !http.TypedConfig.Is(TraceApi.OpenTelemetryConfig.Descriptor))
+        if (!IsOpenTelemetry(http))
         {
             errors.Add(path, $"tracer '{http.Name}' ({http.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported: only {OpenTelemetryTracerName} (envoy.config.trace.v3.OpenTelemetryConfig)");
             return null;

@@ -1,5 +1,6 @@
 using SharpProxy.Core.Configuration;
 using SharpProxy.Xds.Bootstrap;
+using SharpProxy.Xds.Translation;
 
 namespace SharpProxy.Xds.Tests.Translation;
 
@@ -141,6 +142,28 @@ public sealed class ObservabilityTranslationTests
                 typed_config: { '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig, grpc_service: { envoy_grpc: { cluster_name: collector } } }
             """);
         Assert.Contains("tracing.provider.typed_config.grpc_service.envoy_grpc.cluster_name", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tracing_ZipkinProviderFromControlPlane_HcmNotTracedInsteadOfNack()
+    {
+        var tracing = new Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Types.Tracing
+        {
+            RandomSampling = new Api.Type.V3.Percent { Value = 1 },
+            Provider = new Api.Config.Trace.V3.Tracing.Types.Http
+            {
+                Name = "envoy.tracers.zipkin",
+                TypedConfig = new Google.Protobuf.WellKnownTypes.Any { TypeUrl = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig" },
+            },
+        };
+
+        var fromIstiod = new TranslationErrors { FromControlPlane = true };
+        Assert.Null(TracingTranslator.Hcm(tracing, "hcm.tracing", fromIstiod));
+        Assert.Empty(fromIstiod.All);
+
+        var fromFile = new TranslationErrors();
+        TracingTranslator.Hcm(tracing, "hcm.tracing", fromFile);
+        Assert.Contains("hcm.tracing.provider: tracer 'envoy.tracers.zipkin'", Assert.Single(fromFile.All), StringComparison.Ordinal);
     }
 
     [Fact]
