@@ -86,13 +86,27 @@ public sealed partial class ProxyProcess : IAsyncDisposable, IDisposable
     public long CurrentRssBytes => ReadProcStatusKilobytes("VmRSS") * 1024;
 
     /// <summary>Starts the proxy on <paramref name="configFile"/> and waits until it is ready.</summary>
-    public static async Task<ProxyProcess> StartAsync(string configFile, IEnumerable<string>? extraArguments = null, TimeSpan? startTimeout = null, CancellationToken cancellationToken = default)
+    public static Task<ProxyProcess> StartAsync(string configFile, IEnumerable<string>? extraArguments = null, TimeSpan? startTimeout = null, CancellationToken cancellationToken = default) =>
+        StartAsync(configFile, extraArguments, environment: null, startTimeout, cancellationToken);
+
+    /// <summary>Starts the proxy with extra environment variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT) and waits until it is ready.</summary>
+    public static async Task<ProxyProcess> StartAsync(
+        string configFile,
+        IEnumerable<string>? extraArguments,
+        IReadOnlyDictionary<string, string>? environment,
+        TimeSpan? startTimeout = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(configFile);
         var workDirectory = Directory.CreateTempSubdirectory("sharpproxy-test-").FullName;
         var adminFile = Path.Combine(workDirectory, "admin-address");
         string[] arguments = ["-c", configFile, "--admin-address-path", adminFile, .. extraArguments ?? []];
         var process = CreateProcess(arguments, redirectInput: false);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            process.StartInfo.Environment[name] = value;
+        }
+
         var proxy = new ProxyProcess(process, workDirectory) { Arguments = arguments };
         process.OutputDataReceived += (_, e) => proxy.Capture(e.Data, "out");
         process.ErrorDataReceived += (_, e) => proxy.Capture(e.Data, "err");

@@ -149,6 +149,9 @@ internal sealed record HttpConnectionManagerConfig
 
     public ImmutableArray<AccessLogConfig> AccessLogs { get; init; } = [];
 
+    /// <summary>HCM `tracing`; requests are traced only when it is set and a tracer is configured.</summary>
+    public HttpTracingConfig? Tracing { get; init; }
+
     public TimeSpan? StreamIdleTimeout { get; init; }
 
     public TimeSpan? RequestTimeout { get; init; }
@@ -176,5 +179,8 @@ internal enum AccessLogTarget
     File,
 }
 
-/// <summary>An HCM access log; entries use Envoy's default format.</summary>
-internal sealed record AccessLogConfig(AccessLogTarget Target, string? Path);
+/// <summary>An HCM access log and its compiled format (Envoy's default unless log_format says otherwise).</summary>
+internal sealed record AccessLogConfig(AccessLogTarget Target, string? Path)
+{
+    public Telemetry.AccessLog.AccessLogFormat Format { get; init; } = Telemetry.AccessLog.AccessLogFormat.EnvoyDefault;
+}

@@ -15,6 +15,9 @@ internal sealed record ProxyConfig
     public ImmutableArray<ListenerConfig> Listeners { get; init; } = [];
 
     public ImmutableArray<ClusterConfig> Clusters { get; init; } = [];
+
+    /// <summary>The bootstrap's tracer (tracing.http); null when the bootstrap has none.</summary>
+    public TracerConfig? Tracer { get; init; }
 }
 
 internal sealed record NodeConfig

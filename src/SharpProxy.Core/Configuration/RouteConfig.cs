@@ -22,6 +22,9 @@ internal sealed record RouteConfig
 
     /// <summary>typed_per_filter_config for envoy.filters.http.cors (replaces the virtual host's).</summary>
     public CorsPolicyConfig? Cors { get; init; }
+
+    /// <summary>Route `tracing`: sampling that overrides the HCM's for this route.</summary>
+    public RouteTracingConfig? Tracing { get; init; }
 }
 
 internal enum PathMatchKind

@@ -82,5 +82,11 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
     /// Whether the fast path implements everything this connection manager asks of every request; per-request features
     /// (upgrades, faults, direct responses...) are checked per request.
     /// </summary>
-    public static bool Supports(HttpConnectionManagerConfig http) => http.AccessLogs.IsDefaultOrEmpty;
+    /// <remarks>
+    /// Access logs and tracing run on the Kestrel path (ProxyPipeline/HttpForwarder): a chain with access_log, or with
+    /// `tracing` while a tracer is configured (its `provider`, or the bootstrap's or environment's), is handed over (the formatter and the trace parser take plain values, so
+    /// the fast path can take them over later).
+    /// </remarks>
+    public static bool Supports(HttpConnectionManagerConfig http) =>
+        http.AccessLogs.IsDefaultOrEmpty && (http.Tracing is null || (http.Tracing.Provider is null && !Telemetry.Tracing.ProxyTracer.Enabled));
 }

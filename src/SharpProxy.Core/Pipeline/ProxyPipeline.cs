@@ -8,7 +8,9 @@ using SharpProxy.Core.LoadBalancing;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
 using SharpProxy.Core.Telemetry;
+using SharpProxy.Core.Telemetry.AccessLog;
 using SharpProxy.Core.Telemetry.Metrics;
+using SharpProxy.Core.Telemetry.Tracing;
 using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Pipeline;
@@ -57,28 +59,74 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
     {
         var state = new RequestLogState();
         context.Features.Set(state);
+
+        // Tracing costs nothing unless the HCM has `tracing` and a tracer is configured (its provider, or the process's).
+        if (http.Tracing is { } tracing && (tracing.Provider is not null || ProxyTracer.Enabled))
+        {
+            state.Trace = ProxyTracer.Begin(TracePropagation.Read(context.Request.Headers), tracing.Provider?.Source ?? ProxyTracer.Source);
+            state.Trace.Operation = listener.Config.Direction == TrafficDirection.Outbound ? "egress" : "ingress";
+        }
+
         var httpStats = Stats.Http(http);
         httpStats.OnRequestStart();
         var isGrpc = IsGrpc(context.Request);
         try
         {
-            await RouteAndForwardAsync(context, connection, snapshot, chain, http, isGrpc).ConfigureAwait(false);
+            await RouteAndForwardAsync(context, connection, snapshot, chain, http, isGrpc, state).ConfigureAwait(false);
         }
         finally
         {
+            if (state.Trace is { } trace)
+            {
+                FinishTrace(context, state, trace, http.Tracing!, connection);
+            }
+
             HttpRequestTelemetry.OnRequestEnd(Stats, context, state, httpStats, IstioLabelResolver.ReporterFor(listener.Config.Direction), isGrpc);
             if (!http.AccessLogs.IsDefaultOrEmpty)
             {
-                var line = AccessLogSink.FormatDefault(context, state, state.RequestId);
-                foreach (var log in http.AccessLogs)
-                {
-                    AccessLogSink.For(log).Write(line);
-                }
+                HttpContextAccessLog.Write(context, state, connection, http);
             }
         }
     }
 
-    private Task RouteAndForwardAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http, bool isGrpc)
+    private static void FinishTrace(HttpContext context, RequestLogState state, RequestTrace trace, HttpTracingConfig tracing, ProxyConnectionFeature connection)
+    {
+        // A request that never reached a route (no route, local reply) is decided with the HCM's sampling.
+        ProxyTracer.Decide(trace, tracing, null, state.StartTime, trace.Operation, Random.Shared);
+        if (trace.ServerSpan is not { } span)
+        {
+            return;
+        }
+
+        if (!tracing.CustomTags.IsDefaultOrEmpty)
+        {
+            var headers = new HttpContextAccessLog.HttpContextHeaders(context, state);
+            ProxyTracer.AddCustomTags(span, tracing.CustomTags, ref headers);
+        }
+
+        var request = context.Request;
+        ProxyTracer.FinishServerSpan(
+            span,
+            new ServerSpanFacts
+            {
+                Method = request.Method,
+                Scheme = request.Scheme,
+                Authority = request.Headers.Host.ToString(),
+                Path = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/",
+                Protocol = request.Protocol,
+                UserAgent = request.Headers.UserAgent.Count > 0 ? request.Headers.UserAgent[0] : null,
+                RequestId = state.RequestId ?? (request.Headers.TryGetValue("x-request-id", out var id) ? id[0] : null),
+                PeerAddress = connection.RemoteEndPoint?.Address.ToString(),
+                Status = context.Response.StatusCode,
+                ResponseFlags = state.ResponseFlags,
+                BytesReceived = state.BytesReceived,
+                BytesSent = state.BytesSent,
+                UpstreamCluster = state.UpstreamCluster,
+            },
+            tracing.MaxPathTagLength);
+    }
+
+    private Task RouteAndForwardAsync(HttpContext context, ProxyConnectionFeature connection, ProxySnapshot snapshot, CompiledFilterChain chain, HttpConnectionManagerConfig http, bool isGrpc, RequestLogState state)
     {
         var routes = chain.Routes;
         var request = context.Request;
@@ -111,6 +159,12 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var route = match.Route.Config;
         var vhost = match.VirtualHost.Config;
         var table = routes.Config;
+        state.RouteName = route.Name;
+        if (state.Trace is { } trace)
+        {
+            // Decided before any upstream try: the route's sampling overrides the HCM's.
+            ProxyTracer.Decide(trace, http.Tracing!, route.Tracing, state.StartTime, trace.Operation, Random.Shared);
+        }
 
         // CORS runs before the fault filter, as in istiod's chain; a preflight is answered here.
         if (Cors.Applies(http, vhost, route) && Cors.Apply(context, route.Cors, vhost.Cors))
@@ -154,12 +208,14 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
         var request = context.Request;
         if (route.DirectResponse is { } direct)
         {
+            context.Features.Get<RequestLogState>()?.ResponseCodeDetails = "direct_response";
             HeaderMutator.ApplyResponse(context.Response.Headers, table, vhost, route, null);
             return WriteDirectResponseAsync(context, direct);
         }
 
         if (route.Redirect is { } redirect)
         {
+            context.Features.Get<RequestLogState>()?.ResponseCodeDetails = "direct_response";
             var location = PathRewriter.BuildRedirectLocation(redirect, request.Scheme, authority, path, query, route.Match);
             context.Response.StatusCode = redirect.ResponseCode;
             context.Response.Headers.Location = location;

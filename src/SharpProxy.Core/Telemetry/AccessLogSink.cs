@@ -1,17 +1,14 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using SharpProxy.Core.Configuration;
-using SharpProxy.Core.Filters;
+using SharpProxy.Core.Telemetry.AccessLog;
 
 namespace SharpProxy.Core.Telemetry;
 
 /// <summary>
-/// Writes access log entries in Envoy's default format. Requests only format the line and enqueue it; one background
-/// task per target writes, so a slow disk or a blocked stdout never stalls a request (entries are dropped, and counted,
+/// Writes access log entries in their configured format (Envoy's default when none). Requests only capture the values
+/// the format reads and enqueue the entry; one background task per target formats and writes, so a slow disk or a blocked stdout never stalls a request (entries are dropped, and counted,
 /// when the queue is full).
 /// </summary>
 internal sealed class AccessLogSink : IAsyncDisposable
@@ -20,7 +17,7 @@ internal sealed class AccessLogSink : IAsyncDisposable
 
     private static readonly ConcurrentDictionary<string, AccessLogSink> Sinks = new(StringComparer.Ordinal);
 
-    private readonly Channel<string> _queue = Channel.CreateBounded<string>(
+    private readonly Channel<AccessLogEntry> _queue = Channel.CreateBounded<AccessLogEntry>(
         new BoundedChannelOptions(QueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
     private readonly Task _writer;
@@ -57,45 +54,13 @@ internal sealed class AccessLogSink : IAsyncDisposable
         }
     }
 
-    public void Write(string line)
+    /// <summary>Queues one captured entry; the line is formatted by the writer task, not by the request.</summary>
+    public void Write(AccessLogEntry entry)
     {
-        if (!_queue.Writer.TryWrite(line))
+        if (!_queue.Writer.TryWrite(entry))
         {
             Interlocked.Increment(ref _dropped);
         }
-    }
-
-    /// <summary>
-    /// Envoy's default format:
-    /// [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS%
-    /// %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%"
-    /// "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
-    /// </summary>
-    public static string FormatDefault(HttpContext context, RequestLogState state, string? requestId)
-    {
-        var request = context.Request;
-        var response = context.Response;
-        // This proxy's own flag (as the metrics use it); the response header may have come from an upstream proxy.
-        var flags = state.ResponseFlags
-            ?? (context.RequestAborted.IsCancellationRequested && !response.HasStarted ? ResponseFlags.DownstreamConnectionTermination : ResponseFlags.None);
-
-        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
-        var duration = (long)System.Diagnostics.Stopwatch.GetElapsedTime(state.StartTimestamp).TotalMilliseconds;
-        var line = new StringBuilder(256);
-        line.Append('[').Append(state.StartTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)).Append("] \"")
-            .Append(request.Method).Append(' ').Append(rawTarget).Append(' ').Append(request.Protocol).Append("\" ")
-            .Append(response.StatusCode.ToString(CultureInfo.InvariantCulture)).Append(' ')
-            .Append(flags).Append(' ')
-            .Append(state.BytesReceived.ToString(CultureInfo.InvariantCulture)).Append(' ')
-            .Append(state.BytesSent.ToString(CultureInfo.InvariantCulture)).Append(' ')
-            .Append(duration.ToString(CultureInfo.InvariantCulture)).Append(' ')
-            .Append(Dash(response.Headers["x-envoy-upstream-service-time"].ToString())).Append(" \"")
-            .Append(Dash(request.Headers["x-forwarded-for"].ToString())).Append("\" \"")
-            .Append(Dash(request.Headers.UserAgent.ToString())).Append("\" \"")
-            .Append(Dash(requestId ?? request.Headers["x-request-id"].ToString())).Append("\" \"")
-            .Append(Dash(request.Headers.Host.ToString())).Append("\" \"")
-            .Append(Dash(state.UpstreamHost)).Append("\"\n");
-        return line.ToString();
     }
 
     public async ValueTask DisposeAsync()
@@ -110,8 +75,6 @@ internal sealed class AccessLogSink : IAsyncDisposable
             // Shutting down: entries still queued after 5 s are lost rather than holding the exit.
         }
     }
-
-    private static string Dash(string? value) => string.IsNullOrEmpty(value) ? "-" : value;
 
     private async Task WriteLoopAsync(AccessLogConfig config)
     {
@@ -148,12 +111,15 @@ internal sealed class AccessLogSink : IAsyncDisposable
         }
 
         var writer = new StreamWriter(stream, new UTF8Encoding(false), 16 * 1024);
+        var line = new StringBuilder(512);
         try
         {
             while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                while (_queue.Reader.TryRead(out var line))
+                while (_queue.Reader.TryRead(out var entry))
                 {
+                    line.Clear();
+                    entry.Format.Write(entry, line);
                     await writer.WriteAsync(line).ConfigureAwait(false);
                 }
 

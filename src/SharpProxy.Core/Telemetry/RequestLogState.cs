@@ -28,6 +28,27 @@ internal sealed class RequestLogState
     /// <summary>The x-request-id the proxy generated, when it did.</summary>
     public string? RequestId { get; set; }
 
+    /// <summary>The matched route's name (%ROUTE_NAME%).</summary>
+    public string? RouteName { get; set; }
+
+    /// <summary>%RESPONSE_CODE_DETAILS% when the pipeline knows it better than the flags do (direct responses).</summary>
+    public string? ResponseCodeDetails { get; set; }
+
+    /// <summary>Why the last upstream try failed at the transport level (%UPSTREAM_TRANSPORT_FAILURE_REASON%).</summary>
+    public string? UpstreamTransportFailureReason { get; set; }
+
+    /// <summary>Upstream tries made (%UPSTREAM_REQUEST_ATTEMPT_COUNT%).</summary>
+    public int UpstreamAttempts { get; set; }
+
+    /// <summary>Stopwatch timestamp when the downstream request body ended (0 = not seen).</summary>
+    public long RequestEndTimestamp { get; set; }
+
+    /// <summary>Stopwatch timestamp when the upstream response headers arrived (0 = none arrived).</summary>
+    public long ResponseStartTimestamp { get; set; }
+
+    /// <summary>This request's trace context when the HCM traces (null otherwise).</summary>
+    public Tracing.RequestTrace? Trace { get; set; }
+
     public long BytesReceived;
 
     public long BytesSent;
@@ -43,6 +64,13 @@ internal sealed class RequestLogState
         Cluster = null;
         Host = null;
         RequestId = null;
+        RouteName = null;
+        ResponseCodeDetails = null;
+        UpstreamTransportFailureReason = null;
+        UpstreamAttempts = 0;
+        RequestEndTimestamp = 0;
+        ResponseStartTimestamp = 0;
+        Trace = null;
         BytesReceived = 0;
         BytesSent = 0;
     }

@@ -9,6 +9,7 @@ using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Filters;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Telemetry;
+using SharpProxy.Core.Telemetry.Tracing;
 
 namespace SharpProxy.Core.Upstream;
 
@@ -43,6 +44,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
         if (!hasBody)
         {
             bodyCompleted.TrySetResult();
+            log?.RequestEndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         }
 
         // A request that may be retried keeps a copy of its body (up to Envoy's 1 MiB buffer limit) so it can be resent.
@@ -81,6 +83,17 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 : replayable is not null ? replayable.CreateContent(context.Request.ContentLength)
                 : new StreamingRequestContent(context.Request.Body, bodyCompleted, log, context.Request.ContentLength);
             using var request = CreateRequest(context, forward, host, isWebSocket, content);
+            System.Diagnostics.Activity? clientSpan = null;
+            if (log is not null)
+            {
+                log.UpstreamAttempts++;
+                if (log.Trace is { } trace)
+                {
+                    // One client span per try (when sampled); the upstream sees it, or our server span, as its parent.
+                    clientSpan = ProxyTracer.StartClientSpan(trace, cluster.Name, host.Authority);
+                    TracePropagation.Inject(request.Headers, trace, clientSpan?.SpanId ?? trace.SpanId);
+                }
+            }
 
             // circuit_breakers max_requests: upstream requests in flight on the cluster, across all workers.
             if (!cluster.Resources.TryAcquireRequest())
@@ -101,6 +114,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 try
                 {
                     response = await cluster.GetPool(forward.Worker).Invoker.SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
+                    log?.ResponseStartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
                 }
                 catch (Exception ex) when (IsOverflow(ex))
                 {
@@ -166,6 +180,11 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 }
 
                 response?.Dispose();
+                if (clientSpan is not null)
+                {
+                    ProxyTracer.FinishClientSpan(clientSpan, status, overflowed ? "overflow" : null);
+                }
+
                 host.OnRequestEnd(status);
                 cluster.Stats.OnRequestEnd(status == 0 ? 503 : status);
                 cluster.Resources.ReleaseRequest();
@@ -480,6 +499,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                 return;
             case UpstreamFailure.ConnectFailure:
                 Log.ConnectFailed(logger, cluster.Name, host.Authority, ex.Message);
+                context.Features.Get<RequestLogState>()?.UpstreamTransportFailureReason = InnermostMessage(ex);
                 await LocalReply.WriteAsync(
                     context,
                     StatusCodes.Status503ServiceUnavailable,
@@ -509,6 +529,17 @@ internal sealed partial class HttpForwarder(ILogger logger)
         retryOverflow ? flags + "," + ResponseFlags.UpstreamOverflow
         : retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded
         : flags;
+
+    private static string InnermostMessage(Exception ex)
+    {
+        var inner = ex;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return inner.Message;
+    }
 
     private static bool IsOverflow(Exception ex)
     {

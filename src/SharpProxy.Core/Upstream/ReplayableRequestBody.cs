@@ -160,6 +160,7 @@ internal sealed class ReplayableRequestBody(Stream source, TaskCompletionSource 
                     _complete = true;
                 }
 
+                log?.RequestEndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
                 bodyCompleted.TrySetResult();
                 return (0, position);
             }

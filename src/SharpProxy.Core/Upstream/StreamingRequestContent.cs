@@ -60,6 +60,7 @@ internal sealed class StreamingRequestContent : HttpContent
                 await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            log?.RequestEndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
             bodyCompleted.TrySetResult();
         }
         catch (Exception ex)

@@ -107,7 +107,7 @@ internal static class DynamicConfigBuilder
         cache?.RetainOnly(state.Clusters);
 
         var routes = new RouteLookup(state.Routes);
-        var listenerErrors = new TranslationErrors { Routes = routes };
+        var listenerErrors = new TranslationErrors { Routes = routes, FromControlPlane = true };
         var listenerNames = new HashSet<string>(StringComparer.Ordinal);
         var listeners = ImmutableArray.CreateBuilder<ListenerConfig>(staticConfig.Listeners.Length + state.Listeners.Count);
         foreach (var listener in staticConfig.Listeners)

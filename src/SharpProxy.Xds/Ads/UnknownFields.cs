@@ -24,7 +24,6 @@ internal static class UnknownFields
         ("envoy.config.cluster.v3.Cluster", 25),           // metadata
         ("envoy.config.cluster.v3.Cluster", 7),            // per_connection_buffer_limit_bytes
         ("envoy.config.cluster.v3.Cluster", 17),           // dns_lookup_family (EDS clusters resolve nothing)
-        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", 7),  // tracing
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", 36), // request_id_extension (UUIDs, as ours)
         ("envoy.config.listener.v3.FilterChain", 9),       // transport_socket_connect_timeout (TLS handshakes only)
         ("envoy.config.route.v3.RouteConfiguration", 11),  // max_direct_response_body_size_bytes (a config-time limit)
@@ -34,6 +33,14 @@ internal static class UnknownFields
         ("envoy.config.cluster.v3.Cluster", 20),           // cleanup_interval (ORIGINAL_DST host cleanup)
         ("envoy.config.cluster.v3.CircuitBreakers.Thresholds", 6), // track_remaining (remaining-capacity gauges)
         ("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", 5), // access_log (TCP)
+        // HCM tracing fields beyond those SharpProxy honours: verbose, spawn_upstream_span, operation,
+        // upstream_operation; metadata custom tags (istiod's RBAC dry-run tags); route tracing custom_tags.
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 6),
+        ("envoy.type.tracing.v3.CustomTag", 5),
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 10),
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 11),
+        ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 12),
+        ("envoy.config.route.v3.Tracing", 4),
     ];
 
     private static readonly ConcurrentDictionary<Type, FieldInfo?> UnknownFieldSetMembers = new();

@@ -72,6 +72,7 @@ internal static class BootstrapTranslator
             },
             Listeners = listeners.ToImmutable(),
             Clusters = clusters.ToImmutable(),
+            Tracer = TracingTranslator.Bootstrap(bootstrap, clusters.ToImmutable(), errors),
         };
     }
 }

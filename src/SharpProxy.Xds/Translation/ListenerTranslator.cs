@@ -396,6 +396,7 @@ internal static class ListenerTranslator
             StripMatchingHostPort = hcm.StripMatchingHostPort,
             WebSocketUpgradeEnabled = webSocket,
             AccessLogs = accessLogs.ToImmutable(),
+            Tracing = TracingTranslator.Hcm(hcm.Tracing, path + ".tracing", errors),
             FaultFilter = faultFilter,
             CorsFilter = corsFilter,
             NormalizePath = hcm.NormalizePath ?? false,
@@ -429,23 +430,35 @@ internal static class ListenerTranslator
                         return null;
                     }
 
-                    return file.Path switch
+                    var config = file.Path switch
                     {
                         "/dev/stdout" => new AccessLogConfig(AccessLogTarget.Stdout, null),
                         "/dev/stderr" => new AccessLogConfig(AccessLogTarget.Stderr, null),
                         _ => new AccessLogConfig(AccessLogTarget.File, file.Path),
                     };
+                    return WithFormat(config, file.LogFormat, path + ".typed_config.log_format", errors);
                 }
 
             case StdoutAccessLogType:
-                return new AccessLogConfig(AccessLogTarget.Stdout, null);
+                return WithFormat(
+                    new AccessLogConfig(AccessLogTarget.Stdout, null),
+                    log.TypedConfig.Unpack<Api.Extensions.AccessLoggers.Stream.V3.StdoutAccessLog>().LogFormat,
+                    path + ".typed_config.log_format",
+                    errors);
             case StderrAccessLogType:
-                return new AccessLogConfig(AccessLogTarget.Stderr, null);
+                return WithFormat(
+                    new AccessLogConfig(AccessLogTarget.Stderr, null),
+                    log.TypedConfig.Unpack<Api.Extensions.AccessLoggers.Stream.V3.StderrAccessLog>().LogFormat,
+                    path + ".typed_config.log_format",
+                    errors);
             default:
                 errors.Add(path + ".typed_config", $"unsupported access logger type URL '{log.TypedConfig.TypeUrl}'");
                 return null;
         }
     }
+
+    private static AccessLogConfig WithFormat(AccessLogConfig config, Api.Config.Core.V3.SubstitutionFormatString? format, string path, TranslationErrors errors) =>
+        TracingTranslator.Format(format, path, errors) is { } compiled ? config with { Format = compiled } : config;
 
     /// <summary>
     /// HTTP filters that only observe traffic (Istio's stats, metadata exchange and ALPN; gRPC stats): skipping them cannot

@@ -114,6 +114,7 @@ internal static class RouteTranslator
             DirectResponse = direct,
             Fault = FaultTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
             Cors = CorsTranslator.FromPerFilterConfig(route.TypedPerFilterConfig, path, errors),
+            Tracing = TracingTranslator.Route(route.Tracing),
             Headers = new HeaderMutationConfig
             {
                 RequestHeadersToAdd = ProtoConvert.Headers(route.RequestHeadersToAdd, path + ".request_headers_to_add", errors),

@@ -16,6 +16,12 @@ internal sealed class TranslationErrors
     /// </summary>
     public IRouteConfigSource? Routes { get; init; }
 
+    /// <summary>
+    /// Translating resources a control plane sent (not the bootstrap file): span-only settings we cannot honour are then
+    /// left out rather than refused, as istiod sends them to every sidecar (a static config still gets the error).
+    /// </summary>
+    public bool FromControlPlane { get; init; }
+
     public void Add(string path, string message) => _errors.Add(path + ": " + message);
 
     /// <summary>Adds an error already formatted as "path: message".</summary>

@@ -74,6 +74,7 @@ internal static partial class ProxyServer
         await using var app = builder.Build();
         var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
         var logger = loggerFactory.CreateLogger("SharpProxy");
+        using var tracerProvider = TracingSetup.Start(config, logger);
         await using var listeners = new ListenerManager(transport, holder, options.Concurrency, loggerFactory) { DrainTime = options.DrainTime };
         var pipeline = new ProxyPipeline(holder, new SharedRandomSource(), loggerFactory.CreateLogger<ProxyPipeline>());
         if (options.Http1FastPath)

@@ -83,6 +83,26 @@ public sealed class XdsBootstrapTests
         Assert.Equal(["route_configuration 'r'.virtual_hosts[0].routes[0].#5"], ignored);
     }
 
+    [Fact]
+    public void UnknownFields_IstioHcmTracingExtras_IgnoredButNotTheRest()
+    {
+        // istiod's HCM tracing: sampling (honoured) plus verbose (6) and spawn_upstream_span (10), which only describe spans.
+        var tracing = new Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Types.Tracing
+        {
+            RandomSampling = new Api.Type.V3.Percent { Value = 1 },
+        }.ToByteArray().Concat(new byte[] { 0x52, 0x00, 0x30, 0x01, 0x68, 0x01 }).ToArray();
+        var hcmBytes = new Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager { StatPrefix = "s" }.ToByteArray()
+            .Concat(new byte[] { 0x3a, (byte)tracing.Length }).Concat(tracing).ToArray();
+        var hcm = Api.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Parser.ParseFrom(hcmBytes);
+
+        var ignored = new List<string>();
+        var found = UnknownFields.Find(hcm, "hcm", ignored);
+
+        Assert.Equal(1, hcm.Tracing.RandomSampling.Value);
+        Assert.Equal(["hcm.tracing.#13"], found);
+        Assert.Equal(["hcm.tracing.#10", "hcm.tracing.#6"], ignored);
+    }
+
     private static LoadedBootstrap Load(string yaml) =>
         BootstrapLoader.LoadFromJson(YamlJson.Parse(yaml)!, "test.yaml", allowUnknownFields: false);
 }
