@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -10,6 +11,8 @@ namespace SharpProxy.Core.Http1;
 /// <summary>The response side of the fast path: read the upstream head, rewrite it, relay the body with its own framing.</summary>
 internal sealed partial class Http1Connection
 {
+    private const int LargeBodyBufferSize = 64 * 1024;
+
     private int _upstreamHeadEnd;
     private int _upstreamStatus;
     private int _upstreamHeaderCount;
@@ -277,14 +280,28 @@ internal sealed partial class Http1Connection
         await SendHeadWithBodyAsync(upstream, headLength, first).ConfigureAwait(false);
         var remaining = contentLength - first;
         var clean = available == first;
-        while (remaining > 0)
+
+        // A large body moves in 64 KiB pieces (four times fewer system calls each way than the connection's buffer).
+        var large = remaining > upstream.Buffer.Length ? ArrayPool<byte>.Shared.Rent(LargeBodyBufferSize) : null;
+        try
         {
-            var read = await ReceiveUpstreamAsync(upstream).ConfigureAwait(false);
-            var forBody = (int)Math.Min(read, remaining);
-            await SendDownstreamAsync(upstream.Buffer.AsMemory(0, forBody)).ConfigureAwait(false);
-            _log.BytesSent += forBody;
-            remaining -= forBody;
-            clean = forBody == read;
+            var buffer = large ?? upstream.Buffer;
+            while (remaining > 0)
+            {
+                var read = await ReceiveUpstreamAsync(upstream, buffer).ConfigureAwait(false);
+                var forBody = (int)Math.Min(read, remaining);
+                await SendDownstreamAsync(buffer.AsMemory(0, forBody)).ConfigureAwait(false);
+                _log.BytesSent += forBody;
+                remaining -= forBody;
+                clean = forBody == read;
+            }
+        }
+        finally
+        {
+            if (large is not null)
+            {
+                ArrayPool<byte>.Shared.Return(large);
+            }
         }
 
         // Bytes after the body that nobody asked for: the connection's framing is not to be trusted any more.
@@ -306,7 +323,7 @@ internal sealed partial class Http1Connection
         var clean = first == available;
         while (!scanner.IsDone)
         {
-            var read = await ReceiveUpstreamAsync(upstream).ConfigureAwait(false);
+            var read = await ReceiveUpstreamAsync(upstream, upstream.Buffer).ConfigureAwait(false);
             var forBody = scanner.Scan(upstream.Buffer.AsSpan(0, read));
             if (forBody < 0)
             {
@@ -369,12 +386,12 @@ internal sealed partial class Http1Connection
         upstream.Start += bodyBytes;
     }
 
-    /// <summary>Reads the next piece of the body into the start of the upstream buffer; an early close is an error.</summary>
+    /// <summary>Reads the next piece of the body into the start of <paramref name="buffer"/>; an early close is an error.</summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
-    private async ValueTask<int> ReceiveUpstreamAsync(Http1UpstreamConnection upstream)
+    private async ValueTask<int> ReceiveUpstreamAsync(Http1UpstreamConnection upstream, byte[] buffer)
     {
         upstream.Start = upstream.End = 0;
-        var read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+        var read = await upstream.Socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
         if (read == 0)
         {
             throw new IOException("upstream closed the connection mid-body");
