@@ -129,6 +129,10 @@ internal sealed partial class Http1Connection
         // From here on this path serves the request.
         _owner.OnRequest();
         _log.Reset();
+        _log.RouteName = route.Name;
+        _responseHeadLength = 0;
+        _generatedRequestId = null;
+        _keepResponseHead = !http.AccessLogs.IsDefaultOrEmpty;
         _status = 0;
         _responseStarted = false;
         var httpStats = _owner.Stats.Http(http);
@@ -143,6 +147,10 @@ internal sealed partial class Http1Connection
             var code = _responseStarted ? _status : 0;
             var flags = _log.ResponseFlags ?? (_responseStarted ? ResponseFlags.None : ResponseFlags.DownstreamConnectionTermination);
             HttpRequestTelemetry.OnRequestEnd(_owner.Stats, code, flags, -1, _log.BytesSent, _log, httpStats, IstioLabelResolver.ReporterFor(listener.Config.Direction), isGrpc: false);
+            if (!http.AccessLogs.IsDefaultOrEmpty)
+            {
+                WriteAccessLogs(http, code, _log.ResponseFlags ?? (_responseStarted ? null : ResponseFlags.DownstreamConnectionTermination));
+            }
         }
 
         if (next == Next.Continue)
@@ -206,6 +214,7 @@ internal sealed partial class Http1Connection
 
                 host.OnRequestStart();
                 cluster.Stats.OnRequestStart();
+                _log.UpstreamAttempts++;
                 var canRetry = policy is not null && replayable && attempt < policy.NumRetries;
                 var result = TryResult.Failed;
                 _tryStatus = 0;
@@ -468,6 +477,11 @@ internal sealed partial class Http1Connection
             await StreamRequestBodyAsync(upstream.Socket).ConfigureAwait(false);
         }
 
+        if (_log.RequestEndTimestamp == 0)
+        {
+            _log.RequestEndTimestamp = Stopwatch.GetTimestamp();
+        }
+
         return true;
     }
 
@@ -725,7 +739,14 @@ internal sealed partial class Http1Connection
         if (replaceRequestId)
         {
             writer.Raw("x-request-id: "u8);
+            var idStart = writer.Length;
             writer.Uuid4();
+            if (!http.AccessLogs.IsDefaultOrEmpty)
+            {
+                // The access log prints the id the upstream saw (a string only when a log asks for it).
+                _generatedRequestId = Encoding.ASCII.GetString(writer.Buffer, idStart, writer.Length - idStart);
+            }
+
             writer.Raw("\r\n"u8);
         }
 

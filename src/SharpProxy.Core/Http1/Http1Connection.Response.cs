@@ -206,6 +206,13 @@ internal sealed partial class Http1Connection
         writer.Raw("\r\n"u8);
         _out = writer.Buffer;
         var headLength = writer.Length;
+        _log.ResponseStartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_keepResponseHead)
+        {
+            // The access log reads response headers after the body has reused the upstream buffer: keep a copy.
+            KeepResponseHead(head);
+        }
+
         upstream.Start += _upstreamHeadEnd;
         _status = _upstreamStatus;
 

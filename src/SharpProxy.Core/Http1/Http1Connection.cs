@@ -128,6 +128,7 @@ internal sealed partial class Http1Connection
     {
         ArrayPool<byte>.Shared.Return(_buffer);
         ArrayPool<byte>.Shared.Return(_out);
+        ReleaseAccessLogBuffers();
         _timer.Dispose();
     }
 

@@ -83,10 +83,9 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
     /// (upgrades, faults, direct responses...) are checked per request.
     /// </summary>
     /// <remarks>
-    /// Access logs and tracing run on the Kestrel path (ProxyPipeline/HttpForwarder): a chain with access_log, or with
-    /// `tracing` while a tracer is configured (its `provider`, or the bootstrap's or environment's), is handed over (the formatter and the trace parser take plain values, so
-    /// the fast path can take them over later).
+    /// Tracing runs on the Kestrel path (ProxyPipeline/HttpForwarder): a chain with `tracing` while a tracer is
+    /// configured (its `provider`, or the bootstrap's or environment's) is handed over. Access logs are written by both.
     /// </remarks>
     public static bool Supports(HttpConnectionManagerConfig http) =>
-        http.AccessLogs.IsDefaultOrEmpty && (http.Tracing is null || (http.Tracing.Provider is null && !Telemetry.Tracing.ProxyTracer.Enabled));
+        http.Tracing is null || (http.Tracing.Provider is null && !Telemetry.Tracing.ProxyTracer.Enabled);
 }
