@@ -504,7 +504,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                     context,
                     StatusCodes.Status503ServiceUnavailable,
                     WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
-                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                    ConnectFailureBody(ex),
                     forward.IsGrpc).ConfigureAwait(false);
                 return;
             default:
@@ -539,6 +539,20 @@ internal sealed partial class HttpForwarder(ILogger logger)
         }
 
         return inner.Message;
+    }
+
+    /// <summary>Envoy names a TLS failure as the transport failure reason.</summary>
+    private static string ConnectFailureBody(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is Tls.UpstreamTlsException tls)
+            {
+                return "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: " + tls.Message;
+            }
+        }
+
+        return "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
     }
 
     private static bool IsOverflow(Exception ex)

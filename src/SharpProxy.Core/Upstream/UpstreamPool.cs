@@ -93,7 +93,25 @@ internal sealed class UpstreamPool : IClusterPool
 
         host?.OnConnectionOpened();
         Interlocked.Increment(ref open.Value);
-        return new CountedNetworkStream(socket, host, open, this, heldSlot);
+        var stream = new CountedNetworkStream(socket, host, open, this, heldSlot);
+        var tls = Tls.UpstreamTlsContext.Select(_cluster.Config, host?.Config.Metadata);
+        if (tls is null)
+        {
+            return stream;
+        }
+
+        // TLS under the HTTP connection: the handler then speaks its usual HTTP/1.1 or HTTP/2 (chosen by the cluster's
+        // protocol, with ALPN from alpn_protocols), and a handshake failure is a connect failure (503 UF).
+        try
+        {
+            return await Tls.UpstreamTlsContext.For(tls).HandshakeAsync(stream, _cluster.Stats.Ssl, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Tls.UpstreamTlsException)
+        {
+            host?.OnConnectFailure();
+            _cluster.Stats.OnConnectFailure();
+            throw;
+        }
     }
 
     /// <returns>Whether the connection holds a max_connections slot (false when opened over the limit).</returns>

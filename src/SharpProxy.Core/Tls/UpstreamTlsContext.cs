@@ -1,0 +1,139 @@
+using System.Net.Security;
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using SharpProxy.Core.Configuration;
+
+namespace SharpProxy.Core.Tls;
+
+/// <summary>The client side of one UpstreamTlsContext, compiled once per config: SNI, ALPN, client certificate, server verification.</summary>
+internal sealed class UpstreamTlsContext
+{
+    private static readonly ConditionalWeakTable<UpstreamTlsConfig, UpstreamTlsContext> Compiled = new();
+
+    private readonly UpstreamTlsConfig _config;
+    private readonly SslStreamCertificateContext? _clientCertificate;
+    private readonly List<SslApplicationProtocol>? _alpn;
+    private readonly PeerCertificateValidator _validator;
+
+    private UpstreamTlsContext(UpstreamTlsConfig config)
+    {
+        _config = config;
+        if (config.Common.Certificates.Length > 0)
+        {
+            var certificate = config.Common.Certificates[0];
+            var intermediates = new X509Certificate2Collection();
+            foreach (var intermediate in certificate.Intermediates)
+            {
+                intermediates.Add(intermediate);
+            }
+
+            _clientCertificate = SslStreamCertificateContext.Create(certificate.Certificate, intermediates, offline: true);
+        }
+
+        if (!config.Common.AlpnProtocols.IsDefaultOrEmpty)
+        {
+            _alpn = new List<SslApplicationProtocol>(config.Common.AlpnProtocols.Length);
+            foreach (var protocol in config.Common.AlpnProtocols)
+            {
+                _alpn.Add(new SslApplicationProtocol(protocol));
+            }
+        }
+
+        _validator = new PeerCertificateValidator(config.Common.Validation);
+    }
+
+    public static UpstreamTlsContext For(UpstreamTlsConfig config) => Compiled.GetValue(config, static c => new UpstreamTlsContext(c));
+
+    /// <summary>
+    /// Runs the client handshake over <paramref name="transport"/>. A failure throws <see cref="UpstreamTlsException"/>
+    /// (the stream is disposed), counted in <paramref name="stats"/>.
+    /// </summary>
+    public async ValueTask<SslStream> HandshakeAsync(Stream transport, TlsStats stats, CancellationToken cancellationToken)
+    {
+        var verify = PeerVerifyResult.Ok;
+        var validator = _validator;
+        var options = new SslClientAuthenticationOptions
+        {
+            // Envoy sends no SNI unless sni is set; an empty TargetHost sends none.
+            TargetHost = _config.Sni ?? "",
+            ApplicationProtocols = _alpn,
+            EnabledSslProtocols = _config.Common.Protocols,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            AllowRenegotiation = false,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                verify = validator.Verify(certificate, chain);
+                return DownstreamTlsContext.Count(verify, stats);
+            },
+        };
+        if (_clientCertificate is not null)
+        {
+            options.ClientCertificateContext = _clientCertificate;
+        }
+
+        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+            stats.OnHandshake();
+            return ssl;
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+            stats.OnConnectionError();
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            var reason = verify switch
+            {
+                PeerVerifyResult.SanMismatch => "CERTIFICATE_VERIFY_FAILED: SAN mismatch",
+                PeerVerifyResult.ChainError => "CERTIFICATE_VERIFY_FAILED: untrusted or expired certificate",
+                PeerVerifyResult.NoCertificate => "CERTIFICATE_VERIFY_FAILED: no certificate",
+                _ => ex.Message,
+            };
+            throw new UpstreamTlsException(reason, ex);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The TLS context for one endpoint: the first transport_socket_matches entry whose match keys all equal the
+    /// endpoint's <c>envoy.transport_socket_match</c> metadata, else the cluster's transport_socket.
+    /// </summary>
+    public static UpstreamTlsConfig? Select(ClusterConfig cluster, MetadataConfig? endpointMetadata)
+    {
+        var matches = cluster.TransportSocketMatches;
+        if (matches.IsDefaultOrEmpty)
+        {
+            return cluster.Tls;
+        }
+
+        foreach (var match in matches)
+        {
+            var all = true;
+            foreach (var (key, value) in match.Match)
+            {
+                if (endpointMetadata?.Get(TransportSocketMatchFilter, key) != value)
+                {
+                    all = false;
+                    break;
+                }
+            }
+
+            if (all)
+            {
+                return match.Tls;
+            }
+        }
+
+        return cluster.Tls;
+    }
+
+    public const string TransportSocketMatchFilter = "envoy.transport_socket_match";
+}
+
+/// <summary>The upstream TLS handshake failed (Envoy: "transport failure reason: TLS error"); a connect failure, flag UF.</summary>
+internal sealed class UpstreamTlsException(string reason, Exception inner) : IOException("TLS error: " + reason, inner);
