@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Serialization;
 
 namespace SharpProxy.Core.Configuration;
 
@@ -8,7 +9,17 @@ namespace SharpProxy.Core.Configuration;
 /// A certificate with its private key (Envoy's TlsCertificate), loaded when the config was translated.
 /// <see cref="Source"/> names where it came from (a file path, or "inline") for errors and /certs.
 /// </summary>
-internal sealed record TlsCertificateConfig(X509Certificate2 Certificate, ImmutableArray<X509Certificate2> Intermediates, string Source);
+/// <remarks>
+/// The X509 objects are left out of JSON (the snapshot compiler fingerprints cluster configs as JSON); the thumbprints
+/// stand for them, so a rotated certificate changes the fingerprint.
+/// </remarks>
+internal sealed record TlsCertificateConfig(
+    [property: JsonIgnore] X509Certificate2 Certificate,
+    [property: JsonIgnore] ImmutableArray<X509Certificate2> Intermediates,
+    string Source)
+{
+    public string Thumbprint => Certificate.Thumbprint;
+}
 
 /// <summary>Envoy's SubjectAltNameMatcher san_type; <see cref="Any"/> is the deprecated match_subject_alt_names (every SAN type).</summary>
 internal enum SanType
@@ -26,7 +37,23 @@ internal sealed record SanMatcherConfig(SanType Type, StringMatcherConfig Matche
 internal sealed record CertificateValidationConfig
 {
     /// <summary>Empty: a presented peer certificate is not verified (Envoy's behaviour without trusted_ca).</summary>
+    [JsonIgnore]
     public ImmutableArray<X509Certificate2> TrustedCa { get; init; } = [];
+
+    /// <summary>Stands for <see cref="TrustedCa"/> in the JSON fingerprint.</summary>
+    public string TrustedCaThumbprints
+    {
+        get
+        {
+            var text = new System.Text.StringBuilder();
+            foreach (var ca in TrustedCa.IsDefault ? [] : TrustedCa)
+            {
+                text.Append(ca.Thumbprint).Append(',');
+            }
+
+            return text.ToString();
+        }
+    }
 
     /// <summary>Where <see cref="TrustedCa"/> came from (a path, "inline", or "sds:NAME").</summary>
     public string? TrustedCaSource { get; init; }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
@@ -13,7 +14,8 @@ internal sealed class UpstreamTlsContext
 
     private readonly UpstreamTlsConfig _config;
     private readonly SslStreamCertificateContext? _clientCertificate;
-    private readonly List<SslApplicationProtocol>? _alpn;
+    private readonly List<SslApplicationProtocol> _alpnForHttp1;
+    private readonly List<SslApplicationProtocol> _alpnForHttp2;
     private readonly PeerCertificateValidator _validator;
 
     private UpstreamTlsContext(UpstreamTlsConfig config)
@@ -31,14 +33,8 @@ internal sealed class UpstreamTlsContext
             _clientCertificate = SslStreamCertificateContext.Create(certificate.Certificate, intermediates, offline: true);
         }
 
-        if (!config.Common.AlpnProtocols.IsDefaultOrEmpty)
-        {
-            _alpn = new List<SslApplicationProtocol>(config.Common.AlpnProtocols.Length);
-            foreach (var protocol in config.Common.AlpnProtocols)
-            {
-                _alpn.Add(new SslApplicationProtocol(protocol));
-            }
-        }
+        _alpnForHttp1 = AlpnFor(config.Common.AlpnProtocols, "http/1.1", "h2");
+        _alpnForHttp2 = AlpnFor(config.Common.AlpnProtocols, "h2", "http/1.1");
 
         _validator = new PeerCertificateValidator(config.Common.Validation);
     }
@@ -49,7 +45,7 @@ internal sealed class UpstreamTlsContext
     /// Runs the client handshake over <paramref name="transport"/>. A failure throws <see cref="UpstreamTlsException"/>
     /// (the stream is disposed), counted in <paramref name="stats"/>.
     /// </summary>
-    public async ValueTask<SslStream> HandshakeAsync(Stream transport, TlsStats stats, CancellationToken cancellationToken)
+    public async ValueTask<SslStream> HandshakeAsync(Stream transport, TlsStats stats, bool http2, CancellationToken cancellationToken)
     {
         var verify = PeerVerifyResult.Ok;
         var validator = _validator;
@@ -57,7 +53,7 @@ internal sealed class UpstreamTlsContext
         {
             // Envoy sends no SNI unless sni is set; an empty TargetHost sends none.
             TargetHost = _config.Sni ?? "",
-            ApplicationProtocols = _alpn,
+            ApplicationProtocols = http2 ? _alpnForHttp2 : _alpnForHttp1,
             EnabledSslProtocols = _config.Common.Protocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
@@ -97,6 +93,31 @@ internal sealed class UpstreamTlsContext
             await ssl.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The ALPN list offered on a connection that will speak <paramref name="codec"/>. As in Envoy, an empty
+    /// alpn_protocols falls back to the codec's own protocol. The HTTP handler cannot switch codecs after the
+    /// handshake, so the other HTTP protocol is left out of a configured list (a server picking it would break the
+    /// connection); other ids (Istio's "istio-peer-exchange", "istio") are offered as configured.
+    /// </summary>
+    private static List<SslApplicationProtocol> AlpnFor(ImmutableArray<string> configured, string codec, string otherCodec)
+    {
+        var offered = new List<SslApplicationProtocol>();
+        foreach (var protocol in configured.IsDefault ? [] : configured)
+        {
+            if (protocol != otherCodec)
+            {
+                offered.Add(new SslApplicationProtocol(protocol));
+            }
+        }
+
+        if (offered.Count == 0)
+        {
+            offered.Add(new SslApplicationProtocol(configured.IsDefaultOrEmpty ? codec : configured[0]));
+        }
+
+        return offered;
     }
 
     /// <summary>

@@ -104,7 +104,7 @@ internal sealed class UpstreamPool : IClusterPool
         // protocol, with ALPN from alpn_protocols), and a handshake failure is a connect failure (503 UF).
         try
         {
-            return await Tls.UpstreamTlsContext.For(tls).HandshakeAsync(stream, _cluster.Stats.Ssl, timeout.Token).ConfigureAwait(false);
+            return await Tls.UpstreamTlsContext.For(tls).HandshakeAsync(stream, _cluster.Stats.Ssl, context.InitialRequestMessage.Version.Major >= 2, timeout.Token).ConfigureAwait(false);
         }
         catch (Tls.UpstreamTlsException)
         {
