@@ -216,6 +216,34 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         Assert.Contains("\"label\":\"plain\"", rawBody, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Certs_AdminEndpoint_ListsChainsAndCasInEnvoysShape()
+    {
+        var (status, body) = await fixture.Proxy.AdminGetAsync("/certs");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        using var json = System.Text.Json.JsonDocument.Parse(body);
+        var entries = json.RootElement.GetProperty("certificates");
+
+        // Three terminating chains, two upstream TLS clusters and two tlsMode-istio matches.
+        Assert.Equal(7, entries.GetArrayLength());
+        var serverA = entries[0].GetProperty("cert_chain")[0];
+        Assert.Equal(fixture.ServerA.CertificatePath, serverA.GetProperty("path").GetString());
+        Assert.Equal(fixture.ServerA.Certificate.SerialNumber.ToLowerInvariant(), serverA.GetProperty("serial_number").GetString());
+        Assert.Equal("a.example.com", serverA.GetProperty("subject_alt_names")[0].GetProperty("dns").GetString());
+        Assert.Equal("9", serverA.GetProperty("days_until_expiration").GetString());
+        Assert.EndsWith("Z", serverA.GetProperty("expiration_time").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, entries[0].GetProperty("ca_cert").GetArrayLength());
+
+        // The wildcard chain's certificate is inline.
+        Assert.Equal("<inline>", entries[1].GetProperty("cert_chain")[0].GetProperty("path").GetString());
+
+        var mtls = entries[2];
+        Assert.Equal(fixture.Pki.CaPath, mtls.GetProperty("ca_cert")[0].GetProperty("path").GetString());
+        var upstream = entries[3].GetProperty("cert_chain")[0];
+        Assert.Equal(TlsFixture.ClientSpiffeId, upstream.GetProperty("subject_alt_names")[0].GetProperty("uri").GetString());
+    }
+
     private Uri Url(string host, string path) => new($"https://{host}:{fixture.Port}{path}");
 
     /// <summary>An HttpClient that connects to the proxy whatever the host name, sending that name as SNI.</summary>

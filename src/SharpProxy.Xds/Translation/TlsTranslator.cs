@@ -373,7 +373,7 @@ internal static class TlsTranslator
     /// <summary>The text of a DataSource (PEM); null with an error naming the file when it cannot be read.</summary>
     private static string? ReadDataSource(CoreApi.DataSource? source, string path, TranslationErrors errors, out string description)
     {
-        description = "inline";
+        description = "<inline>";
         switch (source?.SpecifierCase ?? CoreApi.DataSource.SpecifierOneofCase.None)
         {
             case CoreApi.DataSource.SpecifierOneofCase.Filename:
