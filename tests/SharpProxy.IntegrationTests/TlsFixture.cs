@@ -10,6 +10,7 @@ namespace SharpProxy.IntegrationTests;
 public sealed class TlsFixture : IAsyncLifetime
 {
     public const string Listener = "gateway";
+    public const string TcpListener = "tcp_tls";
     public const string ClientSpiffeId = "spiffe://cluster.local/ns/default/sa/client";
 
     private ProxyProcess? _proxy;
@@ -47,6 +48,9 @@ public sealed class TlsFixture : IAsyncLifetime
 
     private int _port;
 
+    /// <summary>The plaintext TCP listener whose tcp_proxy reaches the HTTPS upstream over mutual TLS.</summary>
+    public int TcpPort { get; private set; }
+
     public async Task InitializeAsync()
     {
         ServerA = Pki.Issue("a-server", dnsNames: ["a.example.com"]);
@@ -67,6 +71,7 @@ public sealed class TlsFixture : IAsyncLifetime
         {
             _proxy = await ProxyProcess.StartAsync(config.Path);
             _port = await _proxy.GetListenerPortAsync(Listener);
+            TcpPort = await _proxy.GetListenerPortAsync(TcpListener);
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException or HttpRequestException or FileNotFoundException)
         {
@@ -294,6 +299,22 @@ public sealed class TlsFixture : IAsyncLifetime
                         Chain("mtls", "mtls.example.com", downstreamMtls, Filters("gw_mtls", ("/", "plain"))),
                         Chain("passthrough", "pass.example.com", null, passthroughFilters),
                         Chain("plaintext", "", null, Filters("plain", ("/up-tls", "upstream_tls"), ("/up-wrong-san", "upstream_wrong_san"), ("/up-match", "istio_like"), ("/up-raw", "istio_like_raw"), ("/", "plain")))),
+                },
+                new JsonObject
+                {
+                    // Plaintext TCP in, mutual TLS out (Istio's outbound TCP to a tlsMode: istio endpoint).
+                    ["name"] = TcpListener,
+                    ["address"] = new JsonObject { ["socket_address"] = new JsonObject { ["address"] = "127.0.0.1", ["port_value"] = 0 } },
+                    ["filter_chains"] = new JsonArray(Chain("tcp", "", null, new JsonArray(new JsonObject
+                    {
+                        ["name"] = "envoy.filters.network.tcp_proxy",
+                        ["typed_config"] = new JsonObject
+                        {
+                            ["@type"] = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                            ["stat_prefix"] = "tcp_tls",
+                            ["cluster"] = "istio_like",
+                        },
+                    }))),
                 }),
                 ["clusters"] = new JsonArray(Cluster("plain", Plain.Http1Port), Cluster("open_direct", Open.HttpsPort), upstreamTls, wrongSan, istioLike, istioLikeRaw),
             },

@@ -217,6 +217,20 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
     }
 
     [Fact]
+    public async Task TcpProxy_TlsModeIstioEndpoint_RelaysOverMutualTls()
+    {
+        _ = fixture.Port;
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.TcpPort}/"), Timeout = TimeSpan.FromSeconds(10) };
+
+        using var response = await client.GetAsync("/tcp-over-tls");
+        var body = await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+
+        // The HTTPS-only upstream answered the plaintext request: the relay added TLS with the client certificate.
+        Assert.Contains("\"label\":\"secure\"", body, StringComparison.Ordinal);
+        Assert.Equal("CN=client", fixture.Secure.LastClientCertificateSubject);
+    }
+
+    [Fact]
     public async Task Certs_AdminEndpoint_ListsChainsAndCasInEnvoysShape()
     {
         var (status, body) = await fixture.Proxy.AdminGetAsync("/certs");
