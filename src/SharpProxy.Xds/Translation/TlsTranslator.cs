@@ -112,6 +112,7 @@ internal static class TlsTranslator
     {
         common ??= new TlsApi.CommonTlsContext();
         var before = errors.All.Count;
+        var missingBefore = (errors.Secrets as IDynamicSecretSource)?.Missing ?? 0;
 
         var protocols = TranslateProtocols(common.TlsParams, path + ".tls_params", isServer, errors);
 
@@ -141,7 +142,7 @@ internal static class TlsTranslator
                     continue;
                 }
 
-                if (TranslateCertificate(secret.TlsCertificate, sdsPath, " (secret '" + secret.Name + "')", errors) is { } certificate)
+                if (TranslateCertificate(secret.TlsCertificate, sdsPath, " (secret '" + secret.Name + "')", errors, "sds:" + secret.Name) is { } certificate)
                 {
                     certificates.Add(certificate);
                 }
@@ -198,7 +199,7 @@ internal static class TlsTranslator
             }
         }
 
-        if (errors.All.Count > before)
+        if (errors.All.Count > before || ((errors.Secrets as IDynamicSecretSource)?.Missing ?? 0) > missingBefore)
         {
             return null;
         }
@@ -245,9 +246,14 @@ internal static class TlsTranslator
         return protocols == SslProtocols.None ? SslProtocols.Tls12 : protocols;
     }
 
-    private static TlsCertificateConfig? TranslateCertificate(TlsApi.TlsCertificate certificate, string path, string secretNote, TranslationErrors errors)
+    private static TlsCertificateConfig? TranslateCertificate(TlsApi.TlsCertificate certificate, string path, string secretNote, TranslationErrors errors, string? inlineSource = null)
     {
         var chain = ReadDataSource(certificate.CertificateChain, path + ".certificate_chain", errors, out var chainSource);
+        if (inlineSource is not null && chainSource == "<inline>")
+        {
+            chainSource = inlineSource;
+        }
+
         var key = ReadDataSource(certificate.PrivateKey, path + ".private_key", errors, out _);
         if (chain is null || key is null)
         {
@@ -355,10 +361,22 @@ internal static class TlsTranslator
             return null;
         }
 
-        if (config.SdsConfig is not null)
+        if (config.SdsConfig is { } source)
         {
-            errors.NotYetSupported(path + ".sds_config", "fetching secrets over SDS (sds_config)");
-            return null;
+            if (source.ConfigSourceSpecifierCase != CoreApi.ConfigSource.ConfigSourceSpecifierOneofCase.Ads)
+            {
+                errors.NotYetSupported(path + ".sds_config", "an SDS config source other than ads: {} (a separate SDS gRPC cluster such as Istio's sds-grpc)");
+                return null;
+            }
+
+            if (errors.Secrets is not IDynamicSecretSource dynamic)
+            {
+                errors.Add(path + ".sds_config", "SDS over ADS needs the bootstrap's dynamic_resources.ads_config");
+                return null;
+            }
+
+            // Null while the secret has not arrived: the listener or cluster is warming, which is no error.
+            return dynamic.FindDynamic(config.Name);
         }
 
         var secret = errors.Secrets?.Find(config.Name);

@@ -51,3 +51,13 @@ internal interface ISecretSource
     /// <summary>The named secret, or null when it is unknown (or has not arrived yet).</summary>
     Api.Extensions.TransportSockets.Tls.V3.Secret? Find(string name);
 }
+
+/// <summary>A secret source that also serves SDS over ADS (sds_config: ads).</summary>
+internal interface IDynamicSecretSource : ISecretSource
+{
+    /// <summary>How many SDS lookups found nothing yet (the resource using them is then warming, not wrong).</summary>
+    int Missing { get; }
+
+    /// <summary>The named SDS secret received over ADS, or null while it has not arrived (the name is subscribed).</summary>
+    Api.Extensions.TransportSockets.Tls.V3.Secret? FindDynamic(string name);
+}

@@ -102,13 +102,32 @@ public sealed class TlsTranslationTests : IDisposable
     }
 
     [Fact]
-    public void Downstream_SdsConfig_NotSupportedYet()
+    public void Downstream_SdsOverAdsWithoutAds_ErrorNamesThePath()
     {
         var error = Assert.Single(LoadErrors("""
             common_tls_context:
               tls_certificate_sds_secret_configs:
               - name: default
                 sds_config: { ads: {} }
+            """));
+
+        Assert.Contains("tls_certificate_sds_secret_configs[0].sds_config", error, StringComparison.Ordinal);
+        Assert.Contains("ads_config", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Downstream_SdsFromItsOwnGrpcCluster_NotSupportedYet()
+    {
+        // Istio's shape: the node agent's SDS server on the sds-grpc cluster.
+        var error = Assert.Single(LoadErrors("""
+            common_tls_context:
+              tls_certificate_sds_secret_configs:
+              - name: default
+                sds_config:
+                  api_config_source:
+                    api_type: GRPC
+                    transport_api_version: V3
+                    grpc_services: [ { envoy_grpc: { cluster_name: sds-grpc } } ]
             """));
 
         Assert.Contains("tls_certificate_sds_secret_configs[0].sds_config", error, StringComparison.Ordinal);
