@@ -274,6 +274,29 @@ public sealed class TlsFixture : IAsyncLifetime
         upstreamTls["transport_socket"] = UpstreamTls("upstream.example.com");
         var wrongSan = Cluster("upstream_wrong_san", Secure.HttpsPort);
         wrongSan["transport_socket"] = UpstreamTls("other.example.com");
+        var upstreamTlsH2 = Cluster("upstream_tls_h2", Secure.HttpsPort);
+        upstreamTlsH2["transport_socket"] = UpstreamTls("upstream.example.com");
+        upstreamTlsH2["typed_extension_protocol_options"] = new JsonObject
+        {
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = new JsonObject
+            {
+                ["@type"] = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                ["explicit_http_config"] = new JsonObject { ["http2_protocol_options"] = new JsonObject() },
+            },
+        };
+        var wrongSanH2 = Cluster("upstream_wrong_san_h2", Secure.HttpsPort);
+        wrongSanH2["transport_socket"] = UpstreamTls("other.example.com");
+        wrongSanH2["typed_extension_protocol_options"] = upstreamTlsH2["typed_extension_protocol_options"]!.DeepClone();
+        var permissiveTls = TlsSocket("DownstreamTlsContext", new JsonObject
+        {
+            ["common_tls_context"] = new JsonObject
+            {
+                ["alpn_protocols"] = new JsonArray("h2", "http/1.1"),
+                ["tls_certificates"] = new JsonArray(Certificate(ServerMtls)),
+            },
+        });
+        var permissiveChain = Chain("permissive-tls", "", permissiveTls, Filters("gw_tls_any", ("/", "plain")));
+        permissiveChain["filter_chain_match"] = new JsonObject { ["transport_protocol"] = "tls" };
         var istioLike = Cluster("istio_like", Secure.HttpsPort, tlsMode: "istio");
         istioLike["transport_socket_matches"] = IstioMatches();
         var istioLikeRaw = Cluster("istio_like_raw", Plain.Http1Port);
@@ -298,7 +321,8 @@ public sealed class TlsFixture : IAsyncLifetime
                         Chain("b", "*.b.example.com", downstreamB, Filters("gw_b", ("/", "plain"))),
                         Chain("mtls", "mtls.example.com", downstreamMtls, Filters("gw_mtls", ("/", "plain"))),
                         Chain("passthrough", "pass.example.com", null, passthroughFilters),
-                        Chain("plaintext", "", null, Filters("plain", ("/up-tls", "upstream_tls"), ("/up-wrong-san", "upstream_wrong_san"), ("/up-match", "istio_like"), ("/up-raw", "istio_like_raw"), ("/", "plain")))),
+                        permissiveChain,
+                        Chain("plaintext", "", null, Filters("plain", ("/up-tls", "upstream_tls"), ("/up-h2", "upstream_tls_h2"), ("/up-wrong-san-h2", "upstream_wrong_san_h2"), ("/up-wrong-san", "upstream_wrong_san"), ("/up-match", "istio_like"), ("/up-raw", "istio_like_raw"), ("/", "plain")))),
                 },
                 new JsonObject
                 {
@@ -316,7 +340,7 @@ public sealed class TlsFixture : IAsyncLifetime
                         },
                     }))),
                 }),
-                ["clusters"] = new JsonArray(Cluster("plain", Plain.Http1Port), Cluster("open_direct", Open.HttpsPort), upstreamTls, wrongSan, istioLike, istioLikeRaw),
+                ["clusters"] = new JsonArray(Cluster("plain", Plain.Http1Port), Cluster("open_direct", Open.HttpsPort), upstreamTls, upstreamTlsH2, wrongSan, wrongSanH2, istioLike, istioLikeRaw),
             },
         };
         return config.ToJsonString();

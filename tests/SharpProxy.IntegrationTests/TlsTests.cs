@@ -190,6 +190,32 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
     }
 
     [Fact]
+    public async Task Get_UpstreamTlsHttp2Cluster_NegotiatesH2ByAlpn()
+    {
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
+
+        using var response = await client.GetAsync("/up-h2");
+        var body = await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+
+        Assert.Contains("\"label\":\"secure\"", body, StringComparison.Ordinal);
+        Assert.Contains("\"protocol\":\"HTTP/2\"", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_PermissiveTlsChain_TerminatesTlsWithAnySniWhilePlaintextStaysRaw()
+    {
+        X509Certificate2? seen = null;
+        using var client = Client("unlisted.example.org", certificate => seen = certificate);
+
+        using var response = await client.GetAsync(Url("unlisted.example.org", "/permissive"));
+        var body = await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+
+        // transport_protocol "tls" caught the TLS connection; the plaintext test on the same port keeps the raw chain.
+        Assert.Equal(fixture.ServerMtls.Certificate.Thumbprint, seen?.Thumbprint);
+        Assert.Contains("\"x-forwarded-proto\":[\"https\"]", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_UpstreamWrongSan_Returns503UfWithTlsReason()
     {
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
@@ -200,6 +226,19 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         Assert.Equal("UF", ProxyAssert.Flags(response));
         Assert.Contains("TLS error", body, StringComparison.Ordinal);
         Assert.True(await StatAsync("ssl.fail_verify_san", "cluster.upstream_wrong_san.") > 0);
+    }
+
+    [Fact]
+    public async Task Get_UpstreamWrongSanOverHttp2_Returns503UfWithTlsReason()
+    {
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
+
+        using var response = await client.GetAsync("/up-wrong-san-h2");
+        var body = await ProxyAssert.StatusAsync(HttpStatusCode.ServiceUnavailable, response, fixture.Proxy);
+
+        Assert.Equal("UF", ProxyAssert.Flags(response));
+        Assert.Contains("TLS error", body, StringComparison.Ordinal);
+        Assert.True(await StatAsync("ssl.fail_verify_san", "cluster.upstream_wrong_san_h2.") > 0);
     }
 
     [Fact]
@@ -239,8 +278,8 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         using var json = System.Text.Json.JsonDocument.Parse(body);
         var entries = json.RootElement.GetProperty("certificates");
 
-        // Three terminating chains, two upstream TLS clusters and two tlsMode-istio matches.
-        Assert.Equal(7, entries.GetArrayLength());
+        // Four terminating chains, four upstream TLS clusters and two tlsMode-istio matches.
+        Assert.Equal(10, entries.GetArrayLength());
         var serverA = entries[0].GetProperty("cert_chain")[0];
         Assert.Equal(fixture.ServerA.CertificatePath, serverA.GetProperty("path").GetString());
         Assert.Equal(fixture.ServerA.Certificate.SerialNumber.ToLowerInvariant(), serverA.GetProperty("serial_number").GetString());
@@ -254,7 +293,7 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
 
         var mtls = entries[2];
         Assert.Equal(fixture.Pki.CaPath, mtls.GetProperty("ca_cert")[0].GetProperty("path").GetString());
-        var upstream = entries[3].GetProperty("cert_chain")[0];
+        var upstream = entries[4].GetProperty("cert_chain")[0];
         Assert.Equal(TlsFixture.ClientSpiffeId, upstream.GetProperty("subject_alt_names")[0].GetProperty("uri").GetString());
     }
 

@@ -96,6 +96,42 @@ internal sealed class UpstreamTlsContext
     }
 
     /// <summary>
+    /// Options for a SocketsHttpHandler that runs the TLS itself (HTTP/2 over TLS): the handler sets ALPN to h2 and
+    /// the target host from the URI unless <see cref="UpstreamTlsConfig.Sni"/> names one; verification is ours.
+    /// </summary>
+    public SslClientAuthenticationOptions CreateHandlerOptions(TlsStats stats)
+    {
+        var validator = _validator;
+        var options = new SslClientAuthenticationOptions
+        {
+            EnabledSslProtocols = _config.Common.Protocols,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            AllowRenegotiation = false,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                var ok = DownstreamTlsContext.Count(validator.Verify(certificate, chain), stats);
+                if (!ok)
+                {
+                    stats.OnConnectionError();
+                }
+
+                return ok;
+            },
+        };
+        if (_config.Sni is { } sni)
+        {
+            options.TargetHost = sni;
+        }
+
+        if (_clientCertificate is not null)
+        {
+            options.ClientCertificateContext = _clientCertificate;
+        }
+
+        return options;
+    }
+
+    /// <summary>
     /// The ALPN list offered on a connection that will speak <paramref name="codec"/>. As in Envoy, an empty
     /// alpn_protocols falls back to the codec's own protocol. The HTTP handler cannot switch codecs after the
     /// handshake, so the other HTTP protocol is left out of a configured list (a server picking it would break the
