@@ -383,7 +383,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
         var names = new HashSet<string>(StringComparer.Ordinal);
         var candidate = typeUrl switch
         {
-            XdsTypes.Cluster => state with { Clusters = Merge(state.Clusters, resources, removed, replaceAll, ClusterApi.Cluster.Parser, static c => c.Name, "cluster", names, now, errors, ignored, static (c, p, i) => UnknownFields.Find(c, p, i)) },
+            XdsTypes.Cluster => state with { Clusters = Merge(state.Clusters, resources, removed, replaceAll, ClusterApi.Cluster.Parser, static c => c.Name, "cluster", names, now, errors, ignored, UnknownFields.FindInCluster) },
             XdsTypes.Endpoints => state with { Endpoints = Merge(state.Endpoints, resources, removed, replaceAll, EndpointApi.ClusterLoadAssignment.Parser, static e => e.ClusterName, "cluster_load_assignment", names, now, errors, ignored, static (e, p, i) => UnknownFields.Find(e, p, i)) },
             XdsTypes.Listener => state with { Listeners = Merge(state.Listeners, resources, removed, replaceAll, ListenerApi.Listener.Parser, static l => l.Name, "listener", names, now, errors, ignored, UnknownFields.FindInListener) },
             XdsTypes.Secret => state with { Secrets = Merge(state.Secrets, resources, removed, replaceAll, TlsApi.Secret.Parser, static s => s.Name, "secret", names, now, errors, ignored, static (s, p, i) => UnknownFields.Find(s, p, i)) },
