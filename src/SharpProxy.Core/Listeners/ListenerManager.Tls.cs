@@ -27,7 +27,7 @@ internal sealed partial class ListenerManager
     }
 
     /// <summary>Queues the still-encrypted connection on Kestrel's TLS endpoint, with the chain's TLS context on its features.</summary>
-    private void DispatchTlsToKestrel(BoundListener bound, Socket socket, DownstreamTlsConfig tls, ProxyConnectionFeature feature)
+    private void DispatchTlsToKestrel(BoundListener bound, Socket socket, DownstreamTlsConfig tls, ProxyConnectionFeature feature, ClientHelloInfo? hello)
     {
         ConnectionContext connection;
         try
@@ -42,7 +42,7 @@ internal sealed partial class ListenerManager
         }
 
         bound.Stats.Track(connection.ConnectionClosed);
-        var tlsFeature = new DownstreamTlsFeature(DownstreamTlsContext.For(tls), bound.Stats.Ssl);
+        var tlsFeature = new DownstreamTlsFeature(DownstreamTlsContext.For(tls), bound.Stats.Ssl, hello?.ApplicationProtocols);
         tlsFeature.Track(connection.ConnectionClosed);
         connection.Features.Set(feature);
         connection.Features.Set(tlsFeature);

@@ -325,7 +325,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             if (chain.Tls is { } tls)
             {
                 // TLS is terminated by Kestrel's TLS endpoint; the plaintext fast path never sees these connections.
-                DispatchTlsToKestrel(bound, socket, tls, feature);
+                DispatchTlsToKestrel(bound, socket, tls, feature, hello);
                 return;
             }
 

@@ -52,7 +52,8 @@ internal sealed class DownstreamTlsContext
     public static DownstreamTlsContext For(DownstreamTlsConfig config) => Compiled.GetValue(config, static c => new DownstreamTlsContext(c));
 
     /// <summary>Handshake options for one connection; <paramref name="stats"/> counts its verification failures.</summary>
-    public SslServerAuthenticationOptions CreateOptions(string? serverName, TlsStats stats)
+    /// <param name="offeredAlpn">The client's ALPN list as the TLS inspector read it; null when unknown.</param>
+    public SslServerAuthenticationOptions CreateOptions(string? serverName, string[]? offeredAlpn, TlsStats stats)
     {
         var validator = _validator;
         var require = _config.RequireClientCertificate;
@@ -60,7 +61,7 @@ internal sealed class DownstreamTlsContext
         {
             ServerCertificateContext = SelectCertificate(serverName),
             EnabledSslProtocols = _config.Common.Protocols,
-            ApplicationProtocols = _alpn,
+            ApplicationProtocols = AlpnFor(offeredAlpn),
 
             // Envoy asks for a client certificate whenever it could verify one; it refuses a missing one only when required.
             ClientCertificateRequired = require || validator.Verifies,
@@ -77,6 +78,32 @@ internal sealed class DownstreamTlsContext
             },
         };
     }
+
+    /// <summary>
+    /// Envoy (BoringSSL) carries on without ALPN when the client offers none of the configured protocols (Istio's
+    /// clients offer "istio-peer-exchange", "istio"); .NET's server would fail the handshake instead, so no list is
+    /// offered on such a connection.
+    /// </summary>
+    private List<SslApplicationProtocol>? AlpnFor(string[]? offered)
+    {
+        if (_alpn is null || offered is null || offered.Length == 0)
+        {
+            return _alpn;
+        }
+
+        foreach (var protocol in offered)
+        {
+            if (_config.Common.AlpnProtocols.Contains(protocol))
+            {
+                return _alpn;
+            }
+        }
+
+        return NoAlpn;
+    }
+
+    /// <summary>Empty, not null: Kestrel fills a null list with h2/http1.1; an empty one makes the server ignore the client's ALPN.</summary>
+    private static readonly List<SslApplicationProtocol> NoAlpn = [];
 
     internal static bool Count(PeerVerifyResult result, TlsStats stats)
     {

@@ -8,13 +8,16 @@ namespace SharpProxy.Core.Tls;
 /// What the listener decided for a TLS-terminated connection, set on the connection's features before it is queued
 /// for Kestrel's TLS endpoint: the chain's compiled TLS context and the listener's ssl.* counters.
 /// </summary>
-internal sealed class DownstreamTlsFeature(DownstreamTlsContext context, TlsStats stats)
+internal sealed class DownstreamTlsFeature(DownstreamTlsContext context, TlsStats stats, string[]? offeredAlpn)
 {
     private int _handshakeCompleted;
 
     public DownstreamTlsContext Context { get; } = context;
 
     public TlsStats Stats { get; } = stats;
+
+    /// <summary>The client's ALPN list from the TLS inspector (null when the listener did not inspect).</summary>
+    public string[]? OfferedAlpn { get; } = offeredAlpn;
 
     public bool HandshakeCompleted => Volatile.Read(ref _handshakeCompleted) != 0;
 
@@ -61,6 +64,6 @@ internal static class DownstreamTlsHandshake
     {
         var feature = context.Connection.Features.Get<DownstreamTlsFeature>()
             ?? throw new InvalidOperationException("a connection reached the TLS endpoint without its filter chain's TLS context");
-        return ValueTask.FromResult(feature.Context.CreateOptions(context.ClientHelloInfo.ServerName, feature.Stats));
+        return ValueTask.FromResult(feature.Context.CreateOptions(context.ClientHelloInfo.ServerName, feature.OfferedAlpn, feature.Stats));
     }
 }

@@ -84,7 +84,7 @@ internal sealed class UpstreamTlsContext
                 PeerVerifyResult.SanMismatch => "CERTIFICATE_VERIFY_FAILED: SAN mismatch",
                 PeerVerifyResult.ChainError => "CERTIFICATE_VERIFY_FAILED: untrusted or expired certificate",
                 PeerVerifyResult.NoCertificate => "CERTIFICATE_VERIFY_FAILED: no certificate",
-                _ => ex.Message,
+                _ => ex.InnerException is { } inner ? ex.Message + " (" + inner.Message + ")" : ex.Message,
             };
             throw new UpstreamTlsException(reason, ex);
         }

@@ -80,11 +80,12 @@ internal static class ListenerTranslator
             errors.Add(path + ".listener_filters_timeout", "must not be negative");
         }
 
-        // As Envoy once did on its own: chains that match on SNI or on "tls" need the inspector, listed or not.
+        // As Envoy once did on its own: chains that match on SNI or on "tls" need the inspector, listed or not. A
+        // terminating chain uses it too: its handshake needs the client's ALPN list (see DownstreamTlsContext).
         var inspectTls = tlsInspector;
         foreach (var chain in chains)
         {
-            inspectTls |= !chain.Match.ServerNames.IsDefaultOrEmpty || chain.Match.TransportProtocol == "tls";
+            inspectTls |= !chain.Match.ServerNames.IsDefaultOrEmpty || chain.Match.TransportProtocol == "tls" || chain.Tls is not null;
         }
 
         var handOff = listener.UseOriginalDst ?? false;
