@@ -234,6 +234,7 @@ public sealed class TlsFixture : IAsyncLifetime
             ["common_tls_context"] = new JsonObject
             {
                 ["alpn_protocols"] = new JsonArray("http/1.1"),
+                ["tls_params"] = new JsonObject { ["cipher_suites"] = new JsonArray("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384") },
                 ["tls_certificates"] = new JsonArray(new JsonObject
                 {
                     ["certificate_chain"] = new JsonObject { ["inline_string"] = ServerB.Certificate.ExportCertificatePem() },

@@ -82,6 +82,26 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         Assert.Contains("Verify return code: 0", stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("ECDHE-ECDSA-AES256-GCM-SHA384", true)]
+    [InlineData("ECDHE-ECDSA-AES128-GCM-SHA256", false)]
+    public async Task OpensslSClient_Tls12CipherSuites_OnlyConfiguredOnesNegotiate(string cipher, bool accepted)
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(
+            "openssl",
+            "s_client", "-connect", $"127.0.0.1:{fixture.Port}", "-servername", "x.b.example.com", "-tls1_2", "-cipher", cipher, "-CAfile", fixture.Pki.CaPath);
+
+        if (accepted)
+        {
+            Assert.True(exitCode == 0, stderr);
+            Assert.Contains("Cipher is " + cipher, stdout, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.True(exitCode != 0, "the handshake must fail: " + stdout);
+        }
+    }
+
     [Fact]
     public async Task Get_MutualTlsWithSpiffeClientCertificate_Succeeds()
     {

@@ -73,6 +73,9 @@ internal sealed record CommonTlsConfig
     public CertificateValidationConfig? Validation { get; init; }
 
     public ImmutableArray<string> AlpnProtocols { get; init; } = [];
+
+    /// <summary>tls_params.cipher_suites for TLS 1.2 (empty: .NET's defaults); TLS 1.3 suites stay as they are, as in Envoy.</summary>
+    public ImmutableArray<System.Net.Security.TlsCipherSuite> CipherSuites { get; init; } = [];
 }
 
 /// <summary>A filter chain's transport_socket envoy.transport_sockets.tls with a DownstreamTlsContext.</summary>

@@ -59,6 +59,28 @@ internal static class CertificateLoader
         return new TlsCertificateConfig(leaf, intermediates.MoveToImmutable(), source);
     }
 
+    /// <summary>
+    /// The CipherSuitesPolicy for configured TLS 1.2 suites, with the TLS 1.3 suites added (Envoy's cipher_suites do
+    /// not touch TLS 1.3; a .NET policy covers both). Null when none are configured.
+    /// </summary>
+    public static System.Net.Security.CipherSuitesPolicy? CipherPolicy(ImmutableArray<System.Net.Security.TlsCipherSuite> suites)
+    {
+        // The translator refused cipher_suites where .NET cannot restrict them (Windows).
+        if (suites.IsDefaultOrEmpty || OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        var all = new List<System.Net.Security.TlsCipherSuite>(suites.Length + 3)
+        {
+            System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+            System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+            System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        };
+        all.AddRange(suites);
+        return new System.Net.Security.CipherSuitesPolicy(all);
+    }
+
     /// <summary>Every certificate of a PEM bundle (trusted_ca); null with <paramref name="error"/> when there is none.</summary>
     public static ImmutableArray<X509Certificate2>? LoadBundle(string pem, out string? error)
     {

@@ -47,7 +47,10 @@ internal sealed class DownstreamTlsContext
         }
 
         _validator = new PeerCertificateValidator(config.Common.Validation);
+        _cipherPolicy = CertificateLoader.CipherPolicy(config.Common.CipherSuites);
     }
+
+    private readonly CipherSuitesPolicy? _cipherPolicy;
 
     public static DownstreamTlsContext For(DownstreamTlsConfig config) => Compiled.GetValue(config, static c => new DownstreamTlsContext(c));
 
@@ -61,6 +64,7 @@ internal sealed class DownstreamTlsContext
         {
             ServerCertificateContext = SelectCertificate(serverName),
             EnabledSslProtocols = _config.Common.Protocols,
+            CipherSuitesPolicy = _cipherPolicy,
             ApplicationProtocols = AlpnFor(offeredAlpn),
 
             // Envoy asks for a client certificate whenever it could verify one; it refuses a missing one only when required.

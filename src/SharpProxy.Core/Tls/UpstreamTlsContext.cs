@@ -37,7 +37,10 @@ internal sealed class UpstreamTlsContext
         _alpnForHttp2 = AlpnFor(config.Common.AlpnProtocols, "h2", "http/1.1");
 
         _validator = new PeerCertificateValidator(config.Common.Validation);
+        _cipherPolicy = CertificateLoader.CipherPolicy(config.Common.CipherSuites);
     }
+
+    private readonly CipherSuitesPolicy? _cipherPolicy;
 
     public static UpstreamTlsContext For(UpstreamTlsConfig config) => Compiled.GetValue(config, static c => new UpstreamTlsContext(c));
 
@@ -55,6 +58,7 @@ internal sealed class UpstreamTlsContext
             TargetHost = _config.Sni ?? "",
             ApplicationProtocols = http2 ? _alpnForHttp2 : _alpnForHttp1,
             EnabledSslProtocols = _config.Common.Protocols,
+            CipherSuitesPolicy = _cipherPolicy,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
@@ -105,6 +109,7 @@ internal sealed class UpstreamTlsContext
         var options = new SslClientAuthenticationOptions
         {
             EnabledSslProtocols = _config.Common.Protocols,
+            CipherSuitesPolicy = _cipherPolicy,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Net.Security;
 using System.Security.Authentication;
 using System.Text;
 using SharpProxy.Core.Configuration;
@@ -115,6 +116,7 @@ internal static class TlsTranslator
         var missingBefore = (errors.Secrets as IDynamicSecretSource)?.Missing ?? 0;
 
         var protocols = TranslateProtocols(common.TlsParams, path + ".tls_params", isServer, errors);
+        var cipherSuites = TranslateCipherSuites(common.TlsParams, path + ".tls_params.cipher_suites", errors);
 
         var certificates = ImmutableArray.CreateBuilder<TlsCertificateConfig>();
         for (var i = 0; i < common.TlsCertificates.Count; i++)
@@ -206,11 +208,66 @@ internal static class TlsTranslator
 
         return new CommonTlsConfig
         {
+            CipherSuites = cipherSuites,
             Protocols = protocols,
             Certificates = certificates.ToImmutable(),
             Validation = validation,
             AlpnProtocols = [.. common.AlpnProtocols],
         };
+    }
+
+    /// <summary>OpenSSL/BoringSSL cipher names (as Envoy and Istio write them) -> the suites .NET can restrict TLS 1.2 to.</summary>
+    private static readonly Dictionary<string, TlsCipherSuite> CipherNames = new(StringComparer.Ordinal)
+    {
+        ["ECDHE-ECDSA-AES128-GCM-SHA256"] = TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ["ECDHE-RSA-AES128-GCM-SHA256"] = TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ["ECDHE-ECDSA-AES256-GCM-SHA384"] = TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ["ECDHE-RSA-AES256-GCM-SHA384"] = TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ["ECDHE-ECDSA-CHACHA20-POLY1305"] = TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ["ECDHE-RSA-CHACHA20-POLY1305"] = TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ["AES128-GCM-SHA256"] = TlsCipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256,
+        ["AES256-GCM-SHA384"] = TlsCipherSuite.TLS_RSA_WITH_AES_256_GCM_SHA384,
+        ["ECDHE-ECDSA-AES128-SHA"] = TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+        ["ECDHE-RSA-AES128-SHA"] = TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+        ["ECDHE-ECDSA-AES256-SHA"] = TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+        ["ECDHE-RSA-AES256-SHA"] = TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+        ["AES128-SHA"] = TlsCipherSuite.TLS_RSA_WITH_AES_128_CBC_SHA,
+        ["AES256-SHA"] = TlsCipherSuite.TLS_RSA_WITH_AES_256_CBC_SHA,
+    };
+
+    private static ImmutableArray<TlsCipherSuite> TranslateCipherSuites(TlsApi.TlsParameters? parameters, string path, TranslationErrors errors)
+    {
+        if (parameters is null || parameters.CipherSuites.Count == 0)
+        {
+            return [];
+        }
+
+        var suites = ImmutableArray.CreateBuilder<TlsCipherSuite>();
+        for (var i = 0; i < parameters.CipherSuites.Count; i++)
+        {
+            // "[A|B]" is BoringSSL's equal-preference group: .NET has none, so its members keep their order.
+            foreach (var name in parameters.CipherSuites[i].Trim('[', ']').Split('|'))
+            {
+                if (CipherNames.TryGetValue(name.Trim(), out var suite))
+                {
+                    if (!suites.Contains(suite))
+                    {
+                        suites.Add(suite);
+                    }
+                }
+                else
+                {
+                    errors.Add(path + "[" + i + "]", $"cipher '{name}' is not supported by SharpProxy (supported: {string.Join(", ", CipherNames.Keys)})");
+                }
+            }
+        }
+
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        {
+            errors.Add(path, ".NET cannot restrict cipher suites on this platform");
+        }
+
+        return suites.ToImmutable();
     }
 
     private static SslProtocols TranslateProtocols(TlsApi.TlsParameters? parameters, string path, bool isServer, TranslationErrors errors)

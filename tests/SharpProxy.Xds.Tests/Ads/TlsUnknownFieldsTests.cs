@@ -7,16 +7,16 @@ using SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3;
 
 namespace SharpProxy.Xds.Tests.Ads;
 
-/// <summary>A TLS field outside our descriptors (cipher_suites, #3 of TlsParameters) inside a transport socket is found, not skipped.</summary>
+/// <summary>A TLS field outside our descriptors (ecdh_curves, #4 of TlsParameters) inside a transport socket is found, not skipped.</summary>
 public sealed class TlsUnknownFieldsTests
 {
-    // TlsParameters with field 3 (cipher_suites) = "X", which our subset does not describe.
-    private static readonly byte[] ParametersWithCipherSuites = [0x1A, 0x01, (byte)'X'];
+    // TlsParameters with field 4 (ecdh_curves) = "X", which our subset does not describe.
+    private static readonly byte[] ParametersWithEcdhCurves = [0x22, 0x01, (byte)'X'];
 
     [Fact]
     public void FindInListener_UnknownFieldInDownstreamTlsContext_Reported()
     {
-        var context = new DownstreamTlsContext { CommonTlsContext = new CommonTlsContext { TlsParams = TlsParameters.Parser.ParseFrom(ParametersWithCipherSuites) } };
+        var context = new DownstreamTlsContext { CommonTlsContext = new CommonTlsContext { TlsParams = TlsParameters.Parser.ParseFrom(ParametersWithEcdhCurves) } };
         var listener = new Listener { Name = "l" };
         listener.FilterChains.Add(new FilterChain { TransportSocket = new TransportSocket { Name = "envoy.transport_sockets.tls", TypedConfig = Any.Pack(context) } });
 
@@ -24,13 +24,13 @@ public sealed class TlsUnknownFieldsTests
 
         var entry = Assert.Single(found);
         Assert.Contains("filter_chains[0].transport_socket.typed_config", entry, StringComparison.Ordinal);
-        Assert.EndsWith("#3", entry, StringComparison.Ordinal);
+        Assert.EndsWith("#4", entry, StringComparison.Ordinal);
     }
 
     [Fact]
     public void FindInCluster_UnknownFieldInTransportSocketMatch_Reported()
     {
-        var context = new UpstreamTlsContext { CommonTlsContext = new CommonTlsContext { TlsParams = TlsParameters.Parser.ParseFrom(ParametersWithCipherSuites) } };
+        var context = new UpstreamTlsContext { CommonTlsContext = new CommonTlsContext { TlsParams = TlsParameters.Parser.ParseFrom(ParametersWithEcdhCurves) } };
         var cluster = new Cluster { Name = "c" };
         cluster.TransportSocketMatches.Add(new Cluster.Types.TransportSocketMatch
         {

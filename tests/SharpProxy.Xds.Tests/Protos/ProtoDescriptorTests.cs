@@ -235,6 +235,7 @@ public sealed class ProtoDescriptorTests
         { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext", "validation_context_sds_secret_config", 2, null },
         { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "tls_minimum_protocol_version", 1, null },
         { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "tls_maximum_protocol_version", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "cipher_suites", 3, null },
         { "envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "certificate_chain", 1, null },
         { "envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "private_key", 2, null },
         { "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "trusted_ca", 1, null },
@@ -295,7 +296,7 @@ public sealed class ProtoDescriptorTests
         Assert.Null(Registry.Find("envoy.config.cluster.v3.Cluster")!.FindFieldByName("original_dst_lb_config"));
         Assert.Null(Registry.Find("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")!.FindFieldByName("tunneling_config"));
         Assert.Null(Registry.Find("envoy.config.core.v3.BindConfig")!.FindFieldByName("extra_source_addresses"));
-        Assert.Null(Registry.Find("envoy.extensions.transport_sockets.tls.v3.TlsParameters")!.FindFieldByName("cipher_suites"));
+        Assert.Null(Registry.Find("envoy.extensions.transport_sockets.tls.v3.TlsParameters")!.FindFieldByName("ecdh_curves"));
         Assert.Null(Registry.Find("envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext")!.FindFieldByName("crl"));
     }
 

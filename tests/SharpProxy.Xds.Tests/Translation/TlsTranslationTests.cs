@@ -91,14 +91,28 @@ public sealed class TlsTranslationTests : IDisposable
     }
 
     [Fact]
-    public void Downstream_CipherSuites_RefusedAsUnsupportedField()
+    public void Downstream_CipherSuites_OpenSslNamesAndGroupsTranslated()
+    {
+        var chain = LoadChain("""
+            common_tls_context:
+              tls_params: { cipher_suites: ["[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]", ECDHE-RSA-AES256-GCM-SHA384] }
+            """ + "\n" + Certificate(_server.CertificatePath, _server.KeyPath, indent: false));
+
+        Assert.Equal(
+            [System.Net.Security.TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, System.Net.Security.TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, System.Net.Security.TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384],
+            chain.Tls!.Common.CipherSuites.ToArray());
+    }
+
+    [Fact]
+    public void Downstream_UnknownCipher_RefusedNamingFieldAndCipher()
     {
         var error = Assert.Single(LoadErrors("""
             common_tls_context:
-              tls_params: { cipher_suites: [ECDHE-RSA-AES128-GCM-SHA256] }
+              tls_params: { cipher_suites: [ECDHE-RSA-AES128-GCM-SHA256, DES-CBC3-SHA] }
             """ + "\n" + Certificate(_server.CertificatePath, _server.KeyPath, indent: false)));
 
-        Assert.Contains("cipher_suites", error, StringComparison.Ordinal);
+        Assert.Contains("tls_params.cipher_suites[1]", error, StringComparison.Ordinal);
+        Assert.Contains("DES-CBC3-SHA", error, StringComparison.Ordinal);
     }
 
     [Fact]
