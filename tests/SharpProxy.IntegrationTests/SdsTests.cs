@@ -49,6 +49,12 @@ public sealed class SdsTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains(xds.Requests, r => r.TypeUrl == XdsTestServer.SecretType && r.Names.SequenceEqual(["default"]));
         Assert.Equal(first.Certificate.Thumbprint, (await GetAsync(port)).Thumbprint);
 
+        // /config_dump shows the secret as Envoy does, its private key redacted.
+        var (_, dump) = await proxy.AdminGetAsync("/config_dump");
+        Assert.Contains("envoy.admin.v3.SecretsConfigDump", dump, StringComparison.Ordinal);
+        Assert.Contains("\"[redacted]\"", dump, StringComparison.Ordinal);
+        Assert.DoesNotContain("PRIVATE KEY", dump, StringComparison.Ordinal);
+
         // A connection opened before the rotation.
         using var openTcp = new TcpClient();
         await openTcp.ConnectAsync(IPAddress.Loopback, port);
