@@ -317,14 +317,30 @@ internal static class TlsTranslator
             return null;
         }
 
+        // An inline PEM held by an unchanged resource (an SDS secret named by many listeners and clusters) is the same
+        // string instance build after build: load it once, and keep the same objects (same fingerprint, same pools).
+        var inline = chainSource.StartsWith('<') || chainSource.StartsWith("sds:", StringComparison.Ordinal);
+        if (inline && InlineCertificates.TryGetValue(chain, out var cached) && ReferenceEquals(cached.Key, key) && cached.Certificate.Source == chainSource)
+        {
+            return cached.Certificate;
+        }
+
         var loaded = CertificateLoader.LoadCertificate(chain, key, chainSource, out var error);
         if (loaded is null)
         {
             errors.Add(path, $"certificate from {chainSource}{secretNote}: {error}");
         }
+        else if (inline)
+        {
+            InlineCertificates.AddOrUpdate(chain, new CachedCertificate(key, loaded));
+        }
 
         return loaded;
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, CachedCertificate> InlineCertificates = new();
+
+    private sealed record CachedCertificate(string Key, TlsCertificateConfig Certificate);
 
     private static CertificateValidationConfig? TranslateValidation(TlsApi.CertificateValidationContext context, string path, string secretNote, TranslationErrors errors)
     {
