@@ -127,7 +127,6 @@ internal sealed class UpstreamPool : IClusterPool
     /// <summary>Hands the pool, with its open connections, to <paramref name="owner"/> (a newer state of the same cluster).</summary>
     public void Adopt(ClusterState owner) => _cluster = owner;
 
-
     /// <summary>For the handlers that run TLS themselves (HTTP/2 over TLS).</summary>
     private ValueTask<Stream> ConnectPlainAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
         ConnectAsync(context, addTls: false, cancellationToken);
