@@ -16,6 +16,22 @@ internal sealed partial class ListenerManager
     /// </summary>
     public const string TlsEndpoint = "tls";
 
+    /// <summary>
+    /// The TLS inspector with the listener's listener_filters_timeout (Envoy's 15 s when unset); a silent client is
+    /// dropped, or with continue_on_listener_filters_timeout carries on as raw_buffer (server-first protocols).
+    /// </summary>
+    /// <returns>Null when the connection is to be closed.</returns>
+    private static async ValueTask<ClientHelloInfo?> InspectTlsAsync(Socket socket, ListenerConfig listener)
+    {
+        var hello = await TlsInspector.PeekAsync(socket, listener.ListenerFiltersTimeout ?? TlsInspector.DefaultTimeout).ConfigureAwait(false);
+        if (ReferenceEquals(hello, ClientHelloInfo.TimedOut))
+        {
+            return listener.ContinueOnListenerFiltersTimeout ? ClientHelloInfo.NotTls : null;
+        }
+
+        return hello;
+    }
+
     private static int SelectChain(IReadOnlyList<FilterChainConfig> chains, IPEndPoint destination, ClientHelloInfo? hello, string? sniffedProtocol)
     {
         if (hello is { IsTls: true })

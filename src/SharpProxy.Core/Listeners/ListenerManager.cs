@@ -261,7 +261,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             ClientHelloInfo? hello = null;
             if (listener.Config.InspectTls)
             {
-                hello = await TlsInspector.PeekAsync(socket).ConfigureAwait(false);
+                hello = await InspectTlsAsync(socket, listener.Config).ConfigureAwait(false);
                 if (hello is null)
                 {
                     socket.Dispose();

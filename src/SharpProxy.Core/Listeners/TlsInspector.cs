@@ -9,6 +9,9 @@ internal sealed class ClientHelloInfo
 {
     public static readonly ClientHelloInfo NotTls = new(false, null, []);
 
+    /// <summary>Nothing arrived within listener_filters_timeout (see continue_on_listener_filters_timeout).</summary>
+    public static readonly ClientHelloInfo TimedOut = new(false, null, []);
+
     public ClientHelloInfo(bool isTls, string? serverName, string[] applicationProtocols)
     {
         IsTls = isTls;
@@ -38,7 +41,8 @@ internal static class TlsInspector
     /// <summary>Envoy's default max ClientHello size.</summary>
     private const int MaxClientHelloSize = 64 * 1024;
 
-    private static readonly TimeSpan InspectTimeout = TimeSpan.FromSeconds(15);
+    /// <summary>Envoy's default listener_filters_timeout.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
 
     public enum ParseResult
     {
@@ -47,17 +51,21 @@ internal static class TlsInspector
         ClientHello,
     }
 
-    /// <returns>Null when the peer closed or stayed silent past the timeout (the connection is then dropped).</returns>
-    public static async ValueTask<ClientHelloInfo?> PeekAsync(Socket socket)
+    /// <returns>
+    /// Null when the peer closed; <see cref="ClientHelloInfo.TimedOut"/> when it stayed silent past
+    /// <paramref name="timeout"/> (the listener then drops the connection or, with continue_on_listener_filters_timeout,
+    /// carries on as raw_buffer).
+    /// </returns>
+    public static async ValueTask<ClientHelloInfo?> PeekAsync(Socket socket, TimeSpan timeout)
     {
-        using var timeout = new CancellationTokenSource(InspectTimeout);
+        using var expiry = new CancellationTokenSource(timeout);
         var buffer = new byte[1024];
         var previous = -1;
         try
         {
             while (true)
             {
-                var peeked = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.Peek, timeout.Token).ConfigureAwait(false);
+                var peeked = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.Peek, expiry.Token).ConfigureAwait(false);
                 if (peeked == 0)
                 {
                     return null;
@@ -86,7 +94,7 @@ internal static class TlsInspector
                 else if (peeked == previous)
                 {
                     // A peek returns at once while unread bytes wait; pause briefly until more arrive.
-                    await Task.Delay(5, timeout.Token).ConfigureAwait(false);
+                    await Task.Delay(5, expiry.Token).ConfigureAwait(false);
                 }
 
                 previous = peeked;
@@ -94,7 +102,7 @@ internal static class TlsInspector
         }
         catch (OperationCanceledException)
         {
-            return null;
+            return ClientHelloInfo.TimedOut;
         }
     }
 

@@ -26,7 +26,7 @@ public sealed class TlsInspectorTests
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
         }, cancel.Token);
 
-        var hello = await TlsInspector.PeekAsync(server);
+        var hello = await TlsInspector.PeekAsync(server, TimeSpan.FromSeconds(10));
 
         Assert.NotNull(hello);
         Assert.True(hello.IsTls);
@@ -42,6 +42,21 @@ public sealed class TlsInspectorTests
         server.Close();
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<Exception>(() => handshake);
+    }
+
+    [Fact]
+    public async Task PeekAsync_SilentClient_TimesOut()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new TcpClient();
+        await client.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        using var server = await listener.AcceptAsync();
+
+        var hello = await TlsInspector.PeekAsync(server, TimeSpan.FromMilliseconds(200));
+
+        Assert.Same(ClientHelloInfo.TimedOut, hello);
     }
 
     [Fact]
