@@ -172,8 +172,8 @@ internal sealed class UpstreamPool : IClusterPool
             return stream;
         }
 
-        // TLS under the HTTP connection: the handler then speaks its usual HTTP/1.1 or HTTP/2 (chosen by the cluster's
-        // protocol, with ALPN from alpn_protocols), and a handshake failure is a connect failure (503 UF).
+        // TLS under an HTTP/1.1 connection (HTTP/2 over TLS takes the handlers of InvokerFor): the handler speaks its
+        // usual HTTP/1.1, the ALPN list is alpn_protocols as configured, and a handshake failure is a connect failure (503 UF).
         try
         {
             return await Tls.UpstreamTlsContext.For(tls).HandshakeAsync(stream, _cluster.Stats.Ssl, context.InitialRequestMessage.Version.Major >= 2, timeout.Token).ConfigureAwait(false);
