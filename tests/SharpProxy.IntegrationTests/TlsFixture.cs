@@ -296,6 +296,20 @@ public sealed class TlsFixture : IAsyncLifetime
                 ["tls_certificates"] = new JsonArray(Certificate(ServerMtls)),
             },
         });
+        var tcpTls = TlsSocket("DownstreamTlsContext", new JsonObject
+        {
+            ["common_tls_context"] = new JsonObject { ["tls_certificates"] = new JsonArray(Certificate(ServerA)) },
+        });
+        var tcpTlsChain = Chain("tcp-tls", "tcp.example.com", tcpTls, new JsonArray(new JsonObject
+        {
+            ["name"] = "envoy.filters.network.tcp_proxy",
+            ["typed_config"] = new JsonObject
+            {
+                ["@type"] = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                ["stat_prefix"] = "tcp_tls_in",
+                ["cluster"] = "plain",
+            },
+        }));
         var permissiveChain = Chain("permissive-tls", "", permissiveTls, Filters("gw_tls_any", ("/", "plain")));
         permissiveChain["filter_chain_match"] = new JsonObject { ["transport_protocol"] = "tls" };
         var istioLike = Cluster("istio_like", Secure.HttpsPort, tlsMode: "istio");
@@ -322,6 +336,7 @@ public sealed class TlsFixture : IAsyncLifetime
                         Chain("b", "*.b.example.com", downstreamB, Filters("gw_b", ("/", "plain"))),
                         Chain("mtls", "mtls.example.com", downstreamMtls, Filters("gw_mtls", ("/", "plain"))),
                         Chain("passthrough", "pass.example.com", null, passthroughFilters),
+                        tcpTlsChain,
                         permissiveChain,
                         Chain("plaintext", "", null, Filters("plain", ("/up-tls", "upstream_tls"), ("/up-h2", "upstream_tls_h2"), ("/up-wrong-san-h2", "upstream_wrong_san_h2"), ("/up-wrong-san", "upstream_wrong_san"), ("/up-match", "istio_like"), ("/up-raw", "istio_like_raw"), ("/", "plain")))),
                 },

@@ -186,6 +186,21 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
     }
 
     [Fact]
+    public async Task Get_TlsTerminatedTcpProxyChain_RelaysPlaintextToTheUpstream()
+    {
+        X509Certificate2? seen = null;
+        using var client = Client("tcp.example.com", certificate => seen = certificate);
+
+        using var response = await client.GetAsync(Url("tcp.example.com", "/tcp-tls"));
+        var body = await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+
+        // The proxy's certificate, the plaintext echo upstream behind it, and no HTTP processing (no x-forwarded-proto).
+        Assert.Equal(fixture.ServerA.Certificate.Thumbprint, seen?.Thumbprint);
+        Assert.Contains("\"label\":\"plain\"", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("x-forwarded-proto", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_PlaintextOnTheSameListener_StillServed()
     {
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
@@ -298,8 +313,8 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         using var json = System.Text.Json.JsonDocument.Parse(body);
         var entries = json.RootElement.GetProperty("certificates");
 
-        // Four terminating chains, four upstream TLS clusters and two tlsMode-istio matches.
-        Assert.Equal(10, entries.GetArrayLength());
+        // Five terminating chains, four upstream TLS clusters and two tlsMode-istio matches.
+        Assert.Equal(11, entries.GetArrayLength());
         var serverA = entries[0].GetProperty("cert_chain")[0];
         Assert.Equal(fixture.ServerA.CertificatePath, serverA.GetProperty("path").GetString());
         Assert.Equal(fixture.ServerA.Certificate.SerialNumber.ToLowerInvariant(), serverA.GetProperty("serial_number").GetString());
@@ -313,7 +328,7 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
 
         var mtls = entries[2];
         Assert.Equal(fixture.Pki.CaPath, mtls.GetProperty("ca_cert")[0].GetProperty("path").GetString());
-        var upstream = entries[4].GetProperty("cert_chain")[0];
+        var upstream = entries[5].GetProperty("cert_chain")[0];
         Assert.Equal(TlsFixture.ClientSpiffeId, upstream.GetProperty("subject_alt_names")[0].GetProperty("uri").GetString());
     }
 

@@ -32,6 +32,30 @@ internal sealed partial class ListenerManager
         return hello;
     }
 
+    /// <summary>
+    /// TLS termination for a tcp_proxy chain (Istio's inbound TCP over mutual TLS): the handshake runs here, the relay
+    /// then moves the plaintext. Null when the handshake failed (counted; the caller closes the socket).
+    /// </summary>
+    private async Task<System.Net.Security.SslStream?> TerminateTlsAsync(BoundListener bound, Socket socket, DownstreamTlsConfig tls, ClientHelloInfo? hello)
+    {
+        var stats = bound.Stats.Ssl;
+        var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        using var timeout = new CancellationTokenSource(DownstreamTlsHandshake.HandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(DownstreamTlsContext.For(tls).CreateOptions(hello?.ServerName, hello?.ApplicationProtocols, stats), timeout.Token).ConfigureAwait(false);
+            stats.OnHandshake();
+            return ssl;
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+        {
+            stats.OnConnectionError();
+            Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
+    }
+
     private static int SelectChain(IReadOnlyList<FilterChainConfig> chains, IPEndPoint destination, ClientHelloInfo? hello, string? sniffedProtocol)
     {
         if (hello is { IsTls: true })

@@ -303,7 +303,15 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 using var drained = bound.DrainExpired.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
                 try
                 {
-                    await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction).ConfigureAwait(false);
+                    var downstreamTls = chain.Tls is { } tcpTls ? await TerminateTlsAsync(bound, socket, tcpTls, hello).ConfigureAwait(false) : null;
+                    if (chain.Tls is null || downstreamTls is not null)
+                    {
+                        await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction, downstreamTls).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        socket.Dispose();
+                    }
                 }
                 finally
                 {

@@ -21,7 +21,8 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
 {
     private const int BufferSize = 64 * 1024;
 
-    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown, TrafficDirection direction = TrafficDirection.Unspecified)
+    /// <param name="downstreamTls">The terminated TLS stream over <paramref name="downstream"/> (a chain with a TLS transport socket), or null.</param>
+    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown, TrafficDirection direction = TrafficDirection.Unspecified, System.Net.Security.SslStream? downstreamTls = null)
     {
         Socket? upstream = null;
         System.Net.Security.SslStream? upstreamTls = null;
@@ -103,9 +104,11 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
             // Istio's TCP metrics: one series per (direction, cluster, host), looked up once per connection.
             metrics = TcpMetrics.Series(direction, cluster, host);
             metrics.ConnectionOpened();
-            if (upstreamTls is not null)
+            if (upstreamTls is not null || downstreamTls is not null)
             {
-                await RelayAsync(new SocketEnd(downstream), new TlsEnd(upstreamTls), config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
+                RelayEnd downstreamEnd = downstreamTls is not null ? new TlsEnd(downstreamTls) : new SocketEnd(downstream);
+                RelayEnd upstreamEnd = upstreamTls is not null ? new TlsEnd(upstreamTls) : new SocketEnd(upstream);
+                await RelayAsync(downstreamEnd, upstreamEnd, config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
             }
             else
             {
@@ -117,6 +120,11 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
             if (upstreamTls is not null)
             {
                 await upstreamTls.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (downstreamTls is not null)
+            {
+                await downstreamTls.DisposeAsync().ConfigureAwait(false);
             }
 
             if (upstream is not null)

@@ -204,10 +204,6 @@ internal static class ListenerTranslator
         }
 
         var tls = TlsTranslator.TranslateDownstream(chain.TransportSocket, path + ".transport_socket", errors);
-        if (tls is not null && tcp is not null)
-        {
-            errors.NotYetSupported(path + ".transport_socket", "TLS termination in front of tcp_proxy (a passthrough chain has no transport_socket)");
-        }
 
         return new FilterChainConfig { Name = chain.Name, Match = match, Http = http, TcpProxy = tcp, Tls = tls };
     }
