@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -68,7 +69,35 @@ public sealed class EchoUpstream : IAsyncDisposable
     private long _connectionCount;
     private int _stopped;
 
-    private EchoUpstream(string label)
+    private ListenOptions? _https;
+
+    /// <summary>
+    /// Starts an echo upstream that also serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with <paramref name="serverCertificate"/>;
+    /// with <paramref name="clientCa"/> it requires a client certificate issued by that CA.
+    /// </summary>
+    public static async Task<EchoUpstream> StartHttpsAsync(string label, X509Certificate2 serverCertificate, X509Certificate2? clientCa = null, CancellationToken cancellationToken = default)
+    {
+        var upstream = new EchoUpstream(label, serverCertificate, clientCa);
+        try
+        {
+            await upstream._app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await upstream._app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return upstream;
+    }
+
+    /// <summary>Port of the HTTPS endpoint (upstreams started with <see cref="StartHttpsAsync"/>).</summary>
+    public int HttpsPort => PortOf(_https);
+
+    /// <summary>The subject of the last client certificate seen on the HTTPS endpoint (null when none).</summary>
+    public string? LastClientCertificateSubject { get; private set; }
+
+    private EchoUpstream(string label, X509Certificate2? serverCertificate = null, X509Certificate2? clientCa = null)
     {
         Label = label;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -98,6 +127,37 @@ public sealed class EchoUpstream : IAsyncDisposable
                 listen.Use(TrackConnection);
                 _http2 = listen;
             });
+            if (serverCertificate is not null)
+            {
+                options.Listen(IPAddress.Loopback, 0, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(https =>
+                    {
+                        https.ServerCertificate = serverCertificate;
+                        if (clientCa is not null)
+                        {
+                            https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                            https.ClientCertificateValidation = (certificate, _, _) =>
+                            {
+                                using var chain = new X509Chain();
+                                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                                chain.ChainPolicy.CustomTrustStore.Add(clientCa);
+                                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                                var valid = chain.Build(certificate);
+                                if (valid)
+                                {
+                                    LastClientCertificateSubject = certificate.Subject;
+                                }
+
+                                return valid;
+                            };
+                        }
+                    });
+                    listen.Use(TrackConnection);
+                    _https = listen;
+                });
+            }
         });
 
         _app = builder.Build();

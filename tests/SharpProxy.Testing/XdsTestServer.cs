@@ -28,6 +28,7 @@ public sealed class XdsTestServer : IAsyncDisposable
     public const string EndpointType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     public const string ListenerType = "type.googleapis.com/envoy.config.listener.v3.Listener";
     public const string RouteType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    public const string SecretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
     private readonly WebApplication _app;
     private readonly object _gate = new();
@@ -183,7 +184,7 @@ public sealed class XdsTestServer : IAsyncDisposable
 
         Register(streamId, () =>
         {
-            foreach (var typeUrl in new[] { ClusterType, EndpointType, ListenerType, RouteType })
+            foreach (var typeUrl in new[] { ClusterType, EndpointType, ListenerType, RouteType, SecretType })
             {
                 lock (lastNonce)
                 {
@@ -311,7 +312,7 @@ public sealed class XdsTestServer : IAsyncDisposable
 
         Register(streamId, () =>
         {
-            foreach (var typeUrl in new[] { ClusterType, EndpointType, ListenerType, RouteType })
+            foreach (var typeUrl in new[] { ClusterType, EndpointType, ListenerType, RouteType, SecretType })
             {
                 Send(typeUrl, force: false);
             }
@@ -421,6 +422,7 @@ public sealed class XdsTestServer : IAsyncDisposable
         SharpProxy.Xds.Api.Config.Endpoint.V3.ClusterLoadAssignment e => e.ClusterName,
         SharpProxy.Xds.Api.Config.Listener.V3.Listener l => l.Name,
         SharpProxy.Xds.Api.Config.Route.V3.RouteConfiguration r => r.Name,
+        SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3.Secret secret => secret.Name,
         _ => throw new ArgumentException("not an xDS resource: " + resource.Descriptor.FullName),
     };
 

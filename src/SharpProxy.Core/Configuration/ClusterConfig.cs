@@ -97,6 +97,12 @@ internal sealed record ClusterConfig
     public string? UpstreamBindAddress { get; init; }
 
     public int UpstreamBindPort { get; init; }
+
+    /// <summary>transport_socket envoy.transport_sockets.tls; null = plaintext.</summary>
+    public UpstreamTlsConfig? Tls { get; init; }
+
+    /// <summary>transport_socket_matches: per-endpoint choice by its envoy.transport_socket_match metadata (first match wins).</summary>
+    public ImmutableArray<TransportSocketMatchConfig> TransportSocketMatches { get; init; } = [];
 }
 
 /// <summary>Envoy's <c>OutlierDetection</c> (consecutive-error detectors); defaults are Envoy's.</summary>

@@ -48,6 +48,12 @@ internal sealed record ListenerConfig
 
     /// <summary>Envoy's continue_on_listener_filters_timeout.</summary>
     public bool ContinueOnListenerFiltersTimeout { get; init; }
+
+    /// <summary>
+    /// Envoy's tls_inspector: the ClientHello is peeked before the chain is chosen (SNI, ALPN, transport protocol "tls").
+    /// Set by the listener filter, and whenever a chain matches on server_names or transport_protocol "tls".
+    /// </summary>
+    public bool InspectTls { get; init; }
 }
 
 /// <summary>Envoy's core.v3.TrafficDirection.</summary>
@@ -91,6 +97,9 @@ internal sealed record FilterChainConfig
     /// other chain matches.
     /// </summary>
     public bool IsDefault { get; init; }
+
+    /// <summary>transport_socket envoy.transport_sockets.tls: the chain terminates TLS; null = raw_buffer (plaintext or passthrough).</summary>
+    public DownstreamTlsConfig? Tls { get; init; }
 }
 
 /// <summary>envoy.filters.network.tcp_proxy: relay the connection's bytes both ways to one upstream host.</summary>

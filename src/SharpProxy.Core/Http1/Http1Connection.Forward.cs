@@ -105,7 +105,8 @@ internal sealed partial class Http1Connection
         }
 
         var cluster = snapshot.FindCluster(clusterName);
-        if (cluster is null || cluster.Config.Protocol == UpstreamProtocol.Http2)
+        // The raw pools speak plaintext only: TLS clusters (transport_socket, transport_socket_matches) go through Kestrel.
+        if (cluster is null || cluster.Config.Protocol == UpstreamProtocol.Http2 || cluster.Config.Tls is not null || !cluster.Config.TransportSocketMatches.IsDefaultOrEmpty)
         {
             return Next.HandOff;
         }

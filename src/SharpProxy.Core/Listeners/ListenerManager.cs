@@ -258,8 +258,19 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             }
 
             var chains = listener.Config.FilterChains;
+            ClientHelloInfo? hello = null;
+            if (listener.Config.InspectTls)
+            {
+                hello = await InspectTlsAsync(socket, listener.Config).ConfigureAwait(false);
+                if (hello is null)
+                {
+                    socket.Dispose();
+                    return;
+                }
+            }
+
             HttpProtocols? sniffed = null;
-            if (FilterChainSelector.NeedsApplicationProtocol(chains))
+            if (hello?.IsTls != true && FilterChainSelector.NeedsApplicationProtocol(chains))
             {
                 // Peeked, not read: a chain that relays bytes must see them all, from the socket itself.
                 sniffed = await PeekSniffAsync(socket).ConfigureAwait(false);
@@ -276,7 +287,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 HttpProtocols.Http1 => "http/1.1",
                 _ => null,
             };
-            var chainIndex = FilterChainSelector.Select(chains, destination, "raw_buffer", applicationProtocol);
+            var chainIndex = SelectChain(chains, destination, hello, applicationProtocol);
             var chain = chainIndex >= 0 ? chains[chainIndex] : null;
             if (chain is null || (chain.Http is null && chain.TcpProxy is null))
             {
@@ -292,7 +303,15 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 using var drained = bound.DrainExpired.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
                 try
                 {
-                    await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction).ConfigureAwait(false);
+                    var downstreamTls = chain.Tls is { } tcpTls ? await TerminateTlsAsync(bound, socket, tcpTls, hello).ConfigureAwait(false) : null;
+                    if (chain.Tls is null || downstreamTls is not null)
+                    {
+                        await _tcpProxy.RunAsync(socket, tcp, snapshot, destination, worker, _shutdown.Token, listener.Config.Direction, downstreamTls).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        socket.Dispose();
+                    }
                 }
                 finally
                 {
@@ -311,6 +330,13 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
                 AcceptedListener = listener,
             };
+            if (chain.Tls is { } tls)
+            {
+                // TLS is terminated by Kestrel's TLS endpoint; the plaintext fast path never sees these connections.
+                DispatchTlsToKestrel(bound, socket, tls, feature, hello);
+                return;
+            }
+
             var codec = chain.Http!.Codec;
             if (Http1FastPath is { } fastPath && codec != CodecType.Http2 && Http1.Http1FastPath.Supports(chain.Http))
             {

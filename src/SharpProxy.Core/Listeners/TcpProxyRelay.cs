@@ -21,9 +21,11 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
 {
     private const int BufferSize = 64 * 1024;
 
-    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown, TrafficDirection direction = TrafficDirection.Unspecified)
+    /// <param name="downstreamTls">The terminated TLS stream over <paramref name="downstream"/> (a chain with a TLS transport socket), or null.</param>
+    public async Task RunAsync(Socket downstream, TcpProxyConfig config, ProxySnapshot snapshot, IPEndPoint destination, int worker, CancellationToken shutdown, TrafficDirection direction = TrafficDirection.Unspecified, System.Net.Security.SslStream? downstreamTls = null)
     {
         Socket? upstream = null;
+        System.Net.Security.SslStream? upstreamTls = null;
         HostState? host = null;
         IstioTcpSeries? metrics = null;
         try
@@ -64,6 +66,31 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
                     {
                         return;
                     }
+
+                    continue;
+                }
+
+                // The cluster's transport socket (per endpoint with transport_socket_matches): TLS under the relay, as Istio's mTLS for TCP.
+                if (Tls.UpstreamTlsContext.Select(cluster.Config, host.Config.Metadata) is { } tls)
+                {
+                    try
+                    {
+                        upstreamTls = await Tls.UpstreamTlsContext.For(tls)
+                            .HandshakeAsync(new NetworkStream(upstream, ownsSocket: false), cluster.Stats.Ssl, http2: false, connectTimeout.Token)
+                            .ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is Tls.UpstreamTlsException or OperationCanceledException)
+                    {
+                        host.OnConnectFailure();
+                        cluster.Stats.OnConnectFailure();
+                        Log.ConnectFailed(logger, config.StatPrefix, host.Authority, attempt + 1, ex.Message);
+                        upstream.Dispose();
+                        upstream = null;
+                        if (shutdown.IsCancellationRequested)
+                        {
+                            return;
+                        }
+                    }
                 }
             }
 
@@ -77,10 +104,29 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
             // Istio's TCP metrics: one series per (direction, cluster, host), looked up once per connection.
             metrics = TcpMetrics.Series(direction, cluster, host);
             metrics.ConnectionOpened();
-            await RelayAsync(downstream, upstream, config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
+            if (upstreamTls is not null || downstreamTls is not null)
+            {
+                RelayEnd downstreamEnd = downstreamTls is not null ? new TlsEnd(downstreamTls) : new SocketEnd(downstream);
+                RelayEnd upstreamEnd = upstreamTls is not null ? new TlsEnd(upstreamTls) : new SocketEnd(upstream);
+                await RelayAsync(downstreamEnd, upstreamEnd, config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
+            }
+            else
+            {
+                await RelayAsync(downstream, upstream, config.IdleTimeout, shutdown, metrics).ConfigureAwait(false);
+            }
         }
         finally
         {
+            if (upstreamTls is not null)
+            {
+                await upstreamTls.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (downstreamTls is not null)
+            {
+                await downstreamTls.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (upstream is not null)
             {
                 host?.OnConnectionClosed();
@@ -105,7 +151,10 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
     }
 
     /// <summary>Copies both directions until both ended, one failed, the idle timeout passed, or shutdown.</summary>
-    internal static async Task RelayAsync(Socket downstream, Socket upstream, TimeSpan idleTimeout, CancellationToken shutdown, IstioTcpSeries? metrics = null)
+    internal static Task RelayAsync(Socket downstream, Socket upstream, TimeSpan idleTimeout, CancellationToken shutdown, IstioTcpSeries? metrics = null) =>
+        RelayAsync(new SocketEnd(downstream), new SocketEnd(upstream), idleTimeout, shutdown, metrics);
+
+    private static async Task RelayAsync(RelayEnd downstream, RelayEnd upstream, TimeSpan idleTimeout, CancellationToken shutdown, IstioTcpSeries? metrics)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
         var activity = new ActivityClock();
@@ -138,23 +187,23 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
     }
 
     /// <summary>Reads from <paramref name="source"/> and writes to <paramref name="target"/> until EOF, then half-closes target.</summary>
-    private static async Task PumpAsync(Socket source, Socket target, ActivityClock activity, CancellationTokenSource stop, IstioTcpSeries? metrics, bool fromDownstream)
+    private static async Task PumpAsync(RelayEnd source, RelayEnd target, ActivityClock activity, CancellationTokenSource stop, IstioTcpSeries? metrics, bool fromDownstream)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
             while (true)
             {
-                var read = await source.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, stop.Token).ConfigureAwait(false);
+                var read = await source.ReceiveAsync(buffer.AsMemory(), stop.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
                     // FIN from the source: pass it on, keep the other direction open.
-                    target.Shutdown(SocketShutdown.Send);
+                    await target.ShutdownSendAsync().ConfigureAwait(false);
                     return;
                 }
 
                 activity.Touch();
-                await target.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, stop.Token).ConfigureAwait(false);
+                await target.SendAsync(buffer.AsMemory(0, read), stop.Token).ConfigureAwait(false);
                 activity.Touch();
                 if (fromDownstream)
                 {
@@ -166,7 +215,7 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
         {
             // A reset or error on either side ends both directions: the caller closes both sockets.
             stop.Cancel();
@@ -175,6 +224,43 @@ internal sealed partial class TcpProxyRelay(IRandomSource random, ILogger logger
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>One side of a relay: a plain socket, or the TLS stream over an upstream socket.</summary>
+    private abstract class RelayEnd
+    {
+        public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
+
+        public abstract ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+
+        /// <summary>Half-close: FIN on a socket, close_notify on TLS; the other direction keeps flowing.</summary>
+        public abstract ValueTask ShutdownSendAsync();
+    }
+
+    private sealed class SocketEnd(Socket socket) : RelayEnd
+    {
+        public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+            socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+        public override async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+            await socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+
+        public override ValueTask ShutdownSendAsync()
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class TlsEnd(System.Net.Security.SslStream stream) : RelayEnd
+    {
+        public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+            stream.ReadAsync(buffer, cancellationToken);
+
+        public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+            stream.WriteAsync(data, cancellationToken);
+
+        public override async ValueTask ShutdownSendAsync() => await stream.ShutdownAsync().ConfigureAwait(false);
     }
 
     /// <summary>Milliseconds of the last byte moved, shared by both directions.</summary>

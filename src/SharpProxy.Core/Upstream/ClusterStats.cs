@@ -8,6 +8,7 @@ internal sealed class ClusterStats
 {
     /// <summary>upstream_rq_&lt;code&gt; for codes 100..599; other codes only count in their class.</summary>
     private readonly long[] _rqByCode = new long[600];
+    private Tls.TlsStats? _ssl;
     private long _rqTotal;
     private long _rq1xx;
     private long _rq2xx;
@@ -35,6 +36,12 @@ internal sealed class ClusterStats
     private long _ejectionsDetectedSuccessRate;
     private long _ejectionsEnforcedFailurePercentage;
     private long _ejectionsDetectedFailurePercentage;
+
+    /// <summary>cluster.&lt;name&gt;.ssl.*, created when the cluster first opens a TLS connection.</summary>
+    public Tls.TlsStats Ssl => LazyInitializer.EnsureInitialized(ref _ssl);
+
+    /// <summary>The ssl.* counters when the cluster ever used TLS, else null (not shown in /stats).</summary>
+    public Tls.TlsStats? SslIfUsed => Volatile.Read(ref _ssl);
 
     public long RqTotal => Volatile.Read(ref _rqTotal);
 

@@ -42,6 +42,27 @@ internal sealed class HostState
     /// <summary>"http://ip:port" prefix for request URIs.</summary>
     public string BaseUri { get; }
 
+    /// <summary>"https://ip:port": HTTP/2 over TLS, where the HTTP handler runs the TLS itself so that :scheme is https.</summary>
+    public string SecureBaseUri => field ??= "https://" + Authority;
+
+    /// <summary>
+    /// This host's upstream TLS context (the cluster's transport_socket, or its transport_socket_matches entry for the
+    /// endpoint's metadata), worked out once: a host belongs to one cluster config for its life.
+    /// </summary>
+    public Configuration.UpstreamTlsConfig? TlsFor(Configuration.ClusterConfig cluster)
+    {
+        if (Volatile.Read(ref _tlsResolved) == 0)
+        {
+            _tls = Tls.UpstreamTlsContext.Select(cluster, Config.Metadata);
+            Volatile.Write(ref _tlsResolved, 1);
+        }
+
+        return _tls;
+    }
+
+    private Configuration.UpstreamTlsConfig? _tls;
+    private int _tlsResolved;
+
     public uint Weight => Config.Weight;
 
     /// <summary>Envoy treats HEALTHY, UNKNOWN and DEGRADED as usable; UNHEALTHY, DRAINING and TIMEOUT as not.</summary>

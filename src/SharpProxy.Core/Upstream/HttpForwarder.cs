@@ -113,7 +113,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
             {
                 try
                 {
-                    response = await cluster.GetPool(forward.Worker).Invoker.SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
+                    response = await cluster.GetPool(forward.Worker).InvokerFor(host, request.Version).SendAsync(request, tryCancellation.Token).ConfigureAwait(false);
                     log?.ResponseStartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
                 }
                 catch (Exception ex) when (IsOverflow(ex))
@@ -366,13 +366,18 @@ internal sealed partial class HttpForwarder(ILogger logger)
     private static HttpRequestMessage CreateRequest(HttpContext context, ForwardContext forward, HostState host, bool isWebSocket, HttpContent? content)
     {
         var downstream = context.Request;
+        var version = isWebSocket ? HttpVersion.Version11 : UpstreamVersion(forward.Cluster.Config.Protocol, downstream.Protocol);
+
+        // HTTP/2 over TLS goes to an https:// URI (:scheme https, as servers such as Kestrel require); HTTP/1.1 over TLS
+        // keeps http:// with the TLS under it (see UpstreamPool.InvokerFor).
+        var baseUri = version.Major >= 2 && host.TlsFor(forward.Cluster.Config) is not null ? host.SecureBaseUri : host.BaseUri;
         var target = forward.Query.Length == 0
-            ? host.BaseUri + forward.Path
-            : host.BaseUri + forward.Path + "?" + forward.Query;
+            ? baseUri + forward.Path
+            : baseUri + forward.Path + "?" + forward.Query;
         var request = new HttpRequestMessage(HttpMethodFor(downstream.Method), new Uri(target, UriKind.Absolute))
         {
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Version = isWebSocket ? HttpVersion.Version11 : UpstreamVersion(forward.Cluster.Config.Protocol, downstream.Protocol),
+            Version = version,
             Content = content,
         };
 
@@ -504,7 +509,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
                     context,
                     StatusCodes.Status503ServiceUnavailable,
                     WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
-                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                    ConnectFailureBody(ex),
                     forward.IsGrpc).ConfigureAwait(false);
                 return;
             default:
@@ -541,6 +546,25 @@ internal sealed partial class HttpForwarder(ILogger logger)
         return inner.Message;
     }
 
+    /// <summary>Envoy names a TLS failure as the transport failure reason.</summary>
+    private static string ConnectFailureBody(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is Tls.UpstreamTlsException tls)
+            {
+                return "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: " + tls.Message;
+            }
+
+            if (inner is System.Security.Authentication.AuthenticationException authentication)
+            {
+                return "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: " + authentication.Message;
+            }
+        }
+
+        return "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
+    }
+
     private static bool IsOverflow(Exception ex)
     {
         for (var inner = ex; inner is not null; inner = inner.InnerException)
@@ -556,7 +580,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
 
     private static bool IsConnectFailure(Exception ex)
     {
-        if (ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError })
+        if (ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError })
         {
             return true;
         }

@@ -31,7 +31,77 @@ internal sealed class UpstreamPool : IClusterPool
         _cluster = cluster;
         var config = cluster.Config;
         _connectTimeout = config.ConnectTimeout;
-        var handler = new SocketsHttpHandler
+        Invoker = new HttpMessageInvoker(CreateHandler(ConnectAsync), disposeHandler: true);
+    }
+
+    public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>
+    /// The invoker for one request: the plain handler (whose connect adds TLS under HTTP/1.1 itself, with the context's
+    /// own ALPN list), or for HTTP/2 to a TLS host a handler per TLS context that runs TLS itself, so that :scheme is
+    /// https (one pool per worker per TLS context).
+    /// </summary>
+    public HttpMessageInvoker InvokerFor(HostState host, Version version)
+    {
+        if (version.Major < 2 || host.TlsFor(_cluster.Config) is not { } tls)
+        {
+            return Invoker;
+        }
+
+        var invokers = Volatile.Read(ref _http2TlsInvokers);
+        if (invokers is not null && invokers.TryGetValue(tls, out var existing))
+        {
+            return existing;
+        }
+
+        return AddHttp2TlsInvoker(tls);
+    }
+
+    private HttpMessageInvoker AddHttp2TlsInvoker(Configuration.UpstreamTlsConfig tls)
+    {
+        lock (_openByHost)
+        {
+            var invokers = _http2TlsInvokers ?? new Dictionary<Configuration.UpstreamTlsConfig, HttpMessageInvoker>(ReferenceEqualityComparer.Instance);
+            if (invokers.TryGetValue(tls, out var existing))
+            {
+                return existing;
+            }
+
+            var stats = _cluster.Stats.Ssl;
+            var handler = CreateHandler(ConnectPlainAsync);
+            handler.SslOptions = Tls.UpstreamTlsContext.For(tls).CreateHandlerOptions(stats);
+
+            // Called once the handler's TLS is up: the handshake succeeded.
+            handler.PlaintextStreamFilter = (context, _) =>
+            {
+                stats.OnHandshake();
+                return ValueTask.FromResult(context.PlaintextStream);
+            };
+            var invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+            var copy = new Dictionary<Configuration.UpstreamTlsConfig, HttpMessageInvoker>(invokers, ReferenceEqualityComparer.Instance) { [tls] = invoker };
+            Volatile.Write(ref _http2TlsInvokers, copy);
+            return invoker;
+        }
+    }
+
+    private Dictionary<Configuration.UpstreamTlsConfig, HttpMessageInvoker>? _http2TlsInvokers;
+
+    public void Dispose()
+    {
+        Invoker.Dispose();
+        if (Volatile.Read(ref _http2TlsInvokers) is { } invokers)
+        {
+            foreach (var invoker in invokers.Values)
+            {
+                invoker.Dispose();
+            }
+        }
+    }
+
+    private SocketsHttpHandler CreateHandler(Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> connect)
+    {
+        var config = _cluster.Config;
+        return new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -44,12 +114,12 @@ internal sealed class UpstreamPool : IClusterPool
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             ActivityHeadersPropagator = null,
             MaxResponseHeadersLength = 96,
-            ConnectCallback = ConnectAsync,
+            ConnectCallback = connect,
         };
-        Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    public HttpMessageInvoker Invoker { get; }
+    private ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        ConnectAsync(context, addTls: true, cancellationToken);
 
     /// <summary>The cluster state that owns (and will dispose) this pool.</summary>
     public ClusterState Owner => _cluster;
@@ -57,9 +127,11 @@ internal sealed class UpstreamPool : IClusterPool
     /// <summary>Hands the pool, with its open connections, to <paramref name="owner"/> (a newer state of the same cluster).</summary>
     public void Adopt(ClusterState owner) => _cluster = owner;
 
-    public void Dispose() => Invoker.Dispose();
+    /// <summary>For the handlers that run TLS themselves (HTTP/2 over TLS).</summary>
+    private ValueTask<Stream> ConnectPlainAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        ConnectAsync(context, addTls: false, cancellationToken);
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool addTls, CancellationToken cancellationToken)
     {
         // Request URIs carry the host's literal "ip:port", so the endpoint is known without DNS.
         var host = _cluster.FindHost(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
@@ -93,7 +165,25 @@ internal sealed class UpstreamPool : IClusterPool
 
         host?.OnConnectionOpened();
         Interlocked.Increment(ref open.Value);
-        return new CountedNetworkStream(socket, host, open, this, heldSlot);
+        var stream = new CountedNetworkStream(socket, host, open, this, heldSlot);
+        var tls = addTls ? (host is not null ? host.TlsFor(_cluster.Config) : Tls.UpstreamTlsContext.Select(_cluster.Config, null)) : null;
+        if (tls is null)
+        {
+            return stream;
+        }
+
+        // TLS under an HTTP/1.1 connection (HTTP/2 over TLS takes the handlers of InvokerFor): the handler speaks its
+        // usual HTTP/1.1, the ALPN list is alpn_protocols as configured, and a handshake failure is a connect failure (503 UF).
+        try
+        {
+            return await Tls.UpstreamTlsContext.For(tls).HandshakeAsync(stream, _cluster.Stats.Ssl, context.InitialRequestMessage.Version.Major >= 2, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Tls.UpstreamTlsException)
+        {
+            host?.OnConnectFailure();
+            _cluster.Stats.OnConnectFailure();
+            throw;
+        }
     }
 
     /// <returns>Whether the connection holds a max_connections slot (false when opened over the limit).</returns>

@@ -14,6 +14,7 @@ using DiscoveryApi = SharpProxy.Xds.Api.Service.Discovery.V3;
 using EndpointApi = SharpProxy.Xds.Api.Config.Endpoint.V3;
 using ListenerApi = SharpProxy.Xds.Api.Config.Listener.V3;
 using RouteApi = SharpProxy.Xds.Api.Config.Route.V3;
+using TlsApi = SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3;
 
 namespace SharpProxy.Xds.Ads;
 
@@ -240,6 +241,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
 
         Resubscribe(XdsTypes.Endpoints, _lastBuild?.EndpointNames);
         Resubscribe(XdsTypes.Routes, _lastBuild?.RouteNames);
+        Resubscribe(XdsTypes.Secret, _lastBuild?.SecretNames);
 
         var answered = false;
         while (await call.ReadAsync(cancellationToken).ConfigureAwait(false) is { } response)
@@ -263,6 +265,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
             call.Send(Request(typeUrl, error is null ? null : new Api.Rpc.Status { Code = (int)GrpcStatusCode.Internal, Message = error }));
             Resubscribe(XdsTypes.Endpoints, _lastBuild?.EndpointNames);
             Resubscribe(XdsTypes.Routes, _lastBuild?.RouteNames);
+            Resubscribe(XdsTypes.Secret, _lastBuild?.SecretNames);
             CheckInitialized();
         }
 
@@ -323,6 +326,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
 
         Resubscribe(XdsTypes.Endpoints, _lastBuild?.EndpointNames);
         Resubscribe(XdsTypes.Routes, _lastBuild?.RouteNames);
+        Resubscribe(XdsTypes.Secret, _lastBuild?.SecretNames);
 
         var answered = false;
         while (await call.ReadAsync(cancellationToken).ConfigureAwait(false) is { } response)
@@ -357,6 +361,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
             call.Send(ack);
             Resubscribe(XdsTypes.Endpoints, _lastBuild?.EndpointNames);
             Resubscribe(XdsTypes.Routes, _lastBuild?.RouteNames);
+            Resubscribe(XdsTypes.Secret, _lastBuild?.SecretNames);
             CheckInitialized();
         }
 
@@ -378,9 +383,10 @@ internal sealed partial class AdsClient : IAsyncDisposable
         var names = new HashSet<string>(StringComparer.Ordinal);
         var candidate = typeUrl switch
         {
-            XdsTypes.Cluster => state with { Clusters = Merge(state.Clusters, resources, removed, replaceAll, ClusterApi.Cluster.Parser, static c => c.Name, "cluster", names, now, errors, ignored, static (c, p, i) => UnknownFields.Find(c, p, i)) },
+            XdsTypes.Cluster => state with { Clusters = Merge(state.Clusters, resources, removed, replaceAll, ClusterApi.Cluster.Parser, static c => c.Name, "cluster", names, now, errors, ignored, UnknownFields.FindInCluster) },
             XdsTypes.Endpoints => state with { Endpoints = Merge(state.Endpoints, resources, removed, replaceAll, EndpointApi.ClusterLoadAssignment.Parser, static e => e.ClusterName, "cluster_load_assignment", names, now, errors, ignored, static (e, p, i) => UnknownFields.Find(e, p, i)) },
             XdsTypes.Listener => state with { Listeners = Merge(state.Listeners, resources, removed, replaceAll, ListenerApi.Listener.Parser, static l => l.Name, "listener", names, now, errors, ignored, UnknownFields.FindInListener) },
+            XdsTypes.Secret => state with { Secrets = Merge(state.Secrets, resources, removed, replaceAll, TlsApi.Secret.Parser, static s => s.Name, "secret", names, now, errors, ignored, static (s, p, i) => UnknownFields.Find(s, p, i)) },
             _ => TranslateRoutes(state with { RouteProtos = Merge(state.RouteProtos, resources, removed, replaceAll, RouteApi.RouteConfiguration.Parser, static r => r.Name, "route_configuration", names, now, errors, ignored, static (r, p, i) => UnknownFields.Find(r, p, i)) }, names, removed, errors),
         };
 
@@ -546,7 +552,16 @@ internal sealed partial class AdsClient : IAsyncDisposable
             }
         }
 
-        return state with { Endpoints = endpoints, RouteProtos = routeProtos, Routes = routes };
+        var secrets = state.Secrets;
+        foreach (var name in secrets.Keys)
+        {
+            if (!build.SecretNames.Contains(name))
+            {
+                secrets = secrets.Remove(name);
+            }
+        }
+
+        return state with { Endpoints = endpoints, RouteProtos = routeProtos, Routes = routes, Secrets = secrets };
     }
 
     private static string Summarise(string type, IReadOnlyList<string> errors)

@@ -4,6 +4,7 @@ using SharpProxy.Xds.Bootstrap;
 using SharpProxy.Xds.Translation;
 using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
 using EndpointApi = SharpProxy.Xds.Api.Config.Endpoint.V3;
+using TlsApi = SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3;
 
 namespace SharpProxy.Xds.Ads;
 
@@ -17,6 +18,9 @@ internal sealed class DynamicBuildResult
 
     /// <summary>Route configuration names the listeners need (the RDS subscription).</summary>
     public required ImmutableSortedSet<string> RouteNames { get; init; }
+
+    /// <summary>SDS secret names the listeners and clusters need (the SDS subscription over ADS).</summary>
+    public ImmutableSortedSet<string> SecretNames { get; init; } = ImmutableSortedSet<string>.Empty;
 
     /// <summary>Clusters left out until their endpoints arrive (Envoy's cluster warming).</summary>
     public required int WarmingClusters { get; init; }
@@ -43,6 +47,8 @@ internal static class DynamicConfigBuilder
             clusters.Add(cluster);
         }
 
+        var secrets = new SecretLookup(bootstrap.Proto.StaticResources?.Secrets, state.Secrets);
+        errors.Secrets = secrets;
         var endpointNames = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
         var warmingClusters = 0;
         foreach (var (name, resource) in state.Clusters)
@@ -94,10 +100,21 @@ internal static class DynamicConfigBuilder
             }
 
             var errorsBefore = errors.All.Count;
-            if (ClusterTranslator.Translate(proto, path, errors) is { } translated)
+            secrets.StartResource();
+            var translatedCluster = ClusterTranslator.Translate(proto, path, errors);
+            if (secrets.MissingForCurrent > 0)
+            {
+                // Envoy's cluster warming: wait for the SDS secrets it names.
+                warmingClusters++;
+                continue;
+            }
+
+            if (translatedCluster is { } translated)
             {
                 clusters.Add(translated);
-                if (errors.All.Count == errorsBefore)
+
+                // A cluster naming SDS secrets is translated again on every build, so a rotated secret reaches it.
+                if (errors.All.Count == errorsBefore && secrets.RequestedForCurrent == 0)
                 {
                     cache?.Add(name, resource, assignmentResource, translated);
                 }
@@ -107,7 +124,7 @@ internal static class DynamicConfigBuilder
         cache?.RetainOnly(state.Clusters);
 
         var routes = new RouteLookup(state.Routes);
-        var listenerErrors = new TranslationErrors { Routes = routes, FromControlPlane = true };
+        var listenerErrors = new TranslationErrors { Routes = routes, Secrets = secrets, FromControlPlane = true };
         var listenerNames = new HashSet<string>(StringComparer.Ordinal);
         var listeners = ImmutableArray.CreateBuilder<ListenerConfig>(staticConfig.Listeners.Length + state.Listeners.Count);
         foreach (var listener in staticConfig.Listeners)
@@ -127,8 +144,9 @@ internal static class DynamicConfigBuilder
             }
 
             routes.MissingForCurrent = 0;
+            secrets.StartResource();
             var translated = ListenerTranslator.Translate(resource.Message, path, listenerErrors);
-            if (routes.MissingForCurrent > 0)
+            if (routes.MissingForCurrent > 0 || secrets.MissingForCurrent > 0)
             {
                 warmingListeners++;
                 continue;
@@ -150,6 +168,7 @@ internal static class DynamicConfigBuilder
             Config = staticConfig with { Listeners = listeners.ToImmutable(), Clusters = clusters.ToImmutable() },
             EndpointNames = endpointNames.ToImmutable(),
             RouteNames = routes.Requested.ToImmutable(),
+            SecretNames = secrets.Requested.ToImmutable(),
             WarmingClusters = warmingClusters,
             WarmingListeners = warmingListeners,
         };
@@ -158,6 +177,45 @@ internal static class DynamicConfigBuilder
     /// <summary>Envoy subscribes an EDS cluster by eds_cluster_config.service_name, or by the cluster's name when that is empty.</summary>
     public static string EdsServiceName(ClusterApi.Cluster cluster) =>
         cluster.EdsClusterConfig is { ServiceName.Length: > 0 } eds ? eds.ServiceName : cluster.Name;
+
+    /// <summary>
+    /// Secrets for SdsSecretConfig: by name only from the bootstrap's static_resources.secrets; with sds_config ads
+    /// from the secrets received over ADS (recording the names to subscribe and which ones are still missing).
+    /// </summary>
+    private sealed class SecretLookup(IEnumerable<TlsApi.Secret>? staticSecrets, ImmutableDictionary<string, XdsResource<TlsApi.Secret>> dynamicSecrets) : IDynamicSecretSource
+    {
+        private readonly StaticSecrets _static = new(staticSecrets ?? []);
+
+        public ImmutableSortedSet<string>.Builder Requested { get; } = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+
+        public int MissingForCurrent { get; private set; }
+
+        public int RequestedForCurrent { get; private set; }
+
+        public int Missing { get; private set; }
+
+        public void StartResource()
+        {
+            MissingForCurrent = 0;
+            RequestedForCurrent = 0;
+        }
+
+        public TlsApi.Secret? Find(string name) => _static.Find(name);
+
+        public TlsApi.Secret? FindDynamic(string name)
+        {
+            Requested.Add(name);
+            RequestedForCurrent++;
+            if (dynamicSecrets.TryGetValue(name, out var secret))
+            {
+                return secret.Message;
+            }
+
+            MissingForCurrent++;
+            Missing++;
+            return null;
+        }
+    }
 
     private sealed class RouteLookup(ImmutableDictionary<string, RouteTableConfig> routes) : IRouteConfigSource
     {

@@ -90,6 +90,38 @@ internal static class UnknownFields
                 Walk(any.Unpack<Api.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>(), filterPath, found, ignored);
             }
         }
+
+        WalkTransportSocket(chain.TransportSocket, path + ".transport_socket.typed_config", found, ignored);
+    }
+
+    /// <summary>A cluster, including the TLS contexts packed in its transport sockets (a TLS field we skipped could weaken verification).</summary>
+    public static List<string> FindInCluster(Api.Config.Cluster.V3.Cluster cluster, string path, List<string> ignored)
+    {
+        var found = Find(cluster, path, ignored);
+        WalkTransportSocket(cluster.TransportSocket, path + ".transport_socket.typed_config", found, ignored);
+        for (var i = 0; i < cluster.TransportSocketMatches.Count; i++)
+        {
+            WalkTransportSocket(cluster.TransportSocketMatches[i].TransportSocket, path + ".transport_socket_matches[" + i + "].transport_socket.typed_config", found, ignored);
+        }
+
+        return found;
+    }
+
+    private static void WalkTransportSocket(Api.Config.Core.V3.TransportSocket? socket, string path, List<string> found, List<string> ignored)
+    {
+        if (socket?.TypedConfig is not { } any)
+        {
+            return;
+        }
+
+        if (any.Is(Api.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext.Descriptor))
+        {
+            Walk(any.Unpack<Api.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext>(), path, found, ignored);
+        }
+        else if (any.Is(Api.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
+        {
+            Walk(any.Unpack<Api.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext>(), path, found, ignored);
+        }
     }
 
     private static void Walk(IMessage message, string path, List<string> found, List<string> ignored)

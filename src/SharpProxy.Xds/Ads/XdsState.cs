@@ -4,6 +4,7 @@ using ClusterApi = SharpProxy.Xds.Api.Config.Cluster.V3;
 using EndpointApi = SharpProxy.Xds.Api.Config.Endpoint.V3;
 using ListenerApi = SharpProxy.Xds.Api.Config.Listener.V3;
 using RouteApi = SharpProxy.Xds.Api.Config.Route.V3;
+using TlsApi = SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3;
 
 namespace SharpProxy.Xds.Ads;
 
@@ -14,8 +15,9 @@ internal static class XdsTypes
     public const string Endpoints = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     public const string Listener = "type.googleapis.com/envoy.config.listener.v3.Listener";
     public const string Routes = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    public const string Secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
-    public static readonly ImmutableArray<string> All = [Cluster, Endpoints, Listener, Routes];
+    public static readonly ImmutableArray<string> All = [Cluster, Endpoints, Listener, Routes, Secret];
 
     /// <summary>LDS and CDS are wildcard subscriptions whose state-of-the-world responses replace the whole set.</summary>
     public static bool IsWildcard(string typeUrl) => typeUrl is Cluster or Listener;
@@ -26,6 +28,7 @@ internal static class XdsTypes
         Endpoints => "eds",
         Listener => "lds",
         Routes => "rds",
+        Secret => "sds",
         _ => typeUrl,
     };
 }
@@ -53,6 +56,9 @@ internal sealed record XdsState
     /// <summary>The same route configurations translated (once, when they arrived).</summary>
     public ImmutableDictionary<string, RouteTableConfig> Routes { get; init; } = ImmutableDictionary<string, RouteTableConfig>.Empty;
 
+    /// <summary>SDS secrets (workload certificate, root CA) received over ADS, by name.</summary>
+    public ImmutableDictionary<string, XdsResource<TlsApi.Secret>> Secrets { get; init; } = ImmutableDictionary<string, XdsResource<TlsApi.Secret>>.Empty;
+
     /// <summary>State-of-the-world version_info last accepted per type URL (empty before the first).</summary>
     public ImmutableDictionary<string, string> Versions { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -65,6 +71,7 @@ internal sealed record XdsState
         XdsTypes.Endpoints => VersionsOf(Endpoints),
         XdsTypes.Listener => VersionsOf(Listeners),
         XdsTypes.Routes => VersionsOf(RouteProtos),
+        XdsTypes.Secret => VersionsOf(Secrets),
         _ => new Dictionary<string, string>(StringComparer.Ordinal),
     };
 

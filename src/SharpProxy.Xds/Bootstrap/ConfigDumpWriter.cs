@@ -62,9 +62,78 @@ internal static class ConfigDumpWriter
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
                     ["dynamic_endpoint_configs"] = Dynamic(dynamicState?.Endpoints, "endpoint_config"),
                 },
+                new JsonObject
+                {
+                    ["@type"] = "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                    ["static_secrets"] = StaticSecrets(proto, updated),
+                    ["dynamic_active_secrets"] = DynamicSecrets(dynamicState),
+                },
             },
         };
+        RedactPrivateKeys(root);
         return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
+    }
+
+    private static JsonArray StaticSecrets(Api.Config.Bootstrap.V3.Bootstrap proto, string updated)
+    {
+        var array = new JsonArray();
+        foreach (var secret in proto.StaticResources?.Secrets ?? [])
+        {
+            array.Add(new JsonObject { ["name"] = secret.Name, ["last_updated"] = updated, ["secret"] = Node(secret) });
+        }
+
+        return array;
+    }
+
+    private static JsonArray DynamicSecrets(Ads.XdsState? state)
+    {
+        var array = new JsonArray();
+        foreach (var entry in Dynamic(state?.Secrets, "secret"))
+        {
+            var active = entry!.AsObject();
+            active["name"] = active["secret"]?["name"]?.GetValue<string>() ?? "";
+            array.Add(active.DeepClone());
+        }
+
+        return array;
+    }
+
+    /// <summary>
+    /// As Envoy's dump does, private keys never leave the process: an inline TlsCertificate.private_key (in the
+    /// bootstrap, xDS resources or secrets) is shown as "[redacted]"; file names stay.
+    /// </summary>
+    private static void RedactPrivateKeys(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (name, value) in obj.ToList())
+                {
+                    if (name == "private_key" && value is JsonObject key)
+                    {
+                        foreach (var field in new[] { "inline_string", "inline_bytes" })
+                        {
+                            if (key.ContainsKey(field))
+                            {
+                                key[field] = "[redacted]";
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    RedactPrivateKeys(value);
+                }
+
+                break;
+            case JsonArray array:
+                foreach (var item in array)
+                {
+                    RedactPrivateKeys(item);
+                }
+
+                break;
+        }
     }
 
     /// <summary>Envoy's dynamic entries: version_info, the resource under its key, last_updated.</summary>

@@ -25,6 +25,11 @@ internal static class BootstrapTranslator
         var clusterNames = new HashSet<string>(StringComparer.Ordinal);
         if (bootstrap.StaticResources is { } resources)
         {
+            if (resources.Secrets.Count > 0)
+            {
+                errors.Secrets ??= new StaticSecrets(resources.Secrets);
+            }
+
             for (var i = 0; i < resources.Listeners.Count; i++)
             {
                 var path = "static_resources.listeners[" + i + "]";

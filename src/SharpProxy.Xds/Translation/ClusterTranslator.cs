@@ -315,8 +315,27 @@ internal static class ClusterTranslator
             }
         }
 
+        var tls = TlsTranslator.TranslateUpstream(cluster.TransportSocket, path + ".transport_socket", errors);
+        var socketMatches = ImmutableArray.CreateBuilder<TransportSocketMatchConfig>(cluster.TransportSocketMatches.Count);
+        for (var i = 0; i < cluster.TransportSocketMatches.Count; i++)
+        {
+            var socketMatch = cluster.TransportSocketMatches[i];
+            var matchPath = path + ".transport_socket_matches[" + i + "]";
+            if (socketMatch.Name.Length == 0)
+            {
+                errors.Add(matchPath + ".name", "a name is required");
+            }
+
+            socketMatches.Add(new TransportSocketMatchConfig(
+                socketMatch.Name,
+                ProtoConvert.Struct(socketMatch.Match),
+                TlsTranslator.TranslateUpstream(socketMatch.TransportSocket, matchPath + ".transport_socket", errors)));
+        }
+
         return new ClusterConfig
         {
+            Tls = tls,
+            TransportSocketMatches = socketMatches.MoveToImmutable(),
             Name = cluster.Name,
             Type = type ?? ClusterDiscoveryType.Static,
             LbPolicy = policy ?? LbPolicyKind.RoundRobin,

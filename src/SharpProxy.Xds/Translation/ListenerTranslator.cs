@@ -80,6 +80,14 @@ internal static class ListenerTranslator
             errors.Add(path + ".listener_filters_timeout", "must not be negative");
         }
 
+        // As Envoy once did on its own: chains that match on SNI or on "tls" need the inspector, listed or not. A
+        // terminating chain uses it too: its handshake needs the client's ALPN list (see DownstreamTlsContext).
+        var inspectTls = tlsInspector;
+        foreach (var chain in chains)
+        {
+            inspectTls |= !chain.Match.ServerNames.IsDefaultOrEmpty || chain.Match.TransportProtocol == "tls" || chain.Tls is not null;
+        }
+
         var handOff = listener.UseOriginalDst ?? false;
         return new ListenerConfig
         {
@@ -102,6 +110,7 @@ internal static class ListenerTranslator
             HttpInspector = httpInspector,
             ListenerFiltersTimeout = filtersTimeout > TimeSpan.Zero ? filtersTimeout : null,
             ContinueOnListenerFiltersTimeout = listener.ContinueOnListenerFiltersTimeout,
+            InspectTls = inspectTls,
         };
     }
 
@@ -120,12 +129,17 @@ internal static class ListenerTranslator
                 }
             }
 
-            if (m.ServerNames.Count > 0)
+            for (var i = 0; i < m.ServerNames.Count; i++)
             {
-                errors.NotYetSupported(matchPath + ".server_names", "server_names (needs the TLS inspector)");
+                // Envoy: a leading "*." wildcard only; partial wildcards ("*w.example.com") are invalid.
+                var name = m.ServerNames[i];
+                if (name.Length == 0 || name.IndexOf('*', 1) >= 0 || (name[0] == '*' && (name.Length < 3 || name[1] != '.')))
+                {
+                    errors.Add(matchPath + ".server_names[" + i + "]", $"'{name}' is not a server name or a '*.suffix' wildcard");
+                }
             }
 
-            if (m.TransportProtocol.Length > 0 && m.TransportProtocol != "raw_buffer")
+            if (m.TransportProtocol.Length > 0 && m.TransportProtocol != "raw_buffer" && m.TransportProtocol != "tls")
             {
                 errors.NotYetSupported(matchPath + ".transport_protocol", $"transport_protocol '{m.TransportProtocol}'");
             }
@@ -139,6 +153,7 @@ internal static class ListenerTranslator
             {
                 DestinationPort = m.DestinationPort is { } p ? (int)p : null,
                 PrefixRanges = ranges.ToImmutable(),
+                ServerNames = [.. m.ServerNames.Select(static n => n.ToLowerInvariant())],
                 TransportProtocol = m.TransportProtocol.Length > 0 ? m.TransportProtocol : null,
                 ApplicationProtocols = [.. m.ApplicationProtocols],
             };
@@ -188,7 +203,9 @@ internal static class ListenerTranslator
             http = TranslateHcm(filter.TypedConfig.Unpack<HcmApi.HttpConnectionManager>(), filterPath + ".typed_config", errors);
         }
 
-        return new FilterChainConfig { Name = chain.Name, Match = match, Http = http, TcpProxy = tcp };
+        var tls = TlsTranslator.TranslateDownstream(chain.TransportSocket, path + ".transport_socket", errors);
+
+        return new FilterChainConfig { Name = chain.Name, Match = match, Http = http, TcpProxy = tcp, Tls = tls };
     }
 
     private static TcpProxyConfig? TranslateTcpProxy(TcpProxyApi.TcpProxy proxy, string path, TranslationErrors errors)

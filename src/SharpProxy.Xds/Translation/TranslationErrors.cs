@@ -22,6 +22,12 @@ internal sealed class TranslationErrors
     /// </summary>
     public bool FromControlPlane { get; init; }
 
+    /// <summary>
+    /// Where an SdsSecretConfig finds its secret by name: the bootstrap's static_resources.secrets (and, over ADS, the
+    /// secrets received). Null when there is none.
+    /// </summary>
+    public ISecretSource? Secrets { get; set; }
+
     public void Add(string path, string message) => _errors.Add(path + ": " + message);
 
     /// <summary>Adds an error already formatted as "path: message".</summary>
@@ -37,4 +43,21 @@ internal interface IRouteConfigSource
 {
     /// <summary>The named route configuration, or null while it has not arrived (the listener is then warming).</summary>
     Core.Configuration.RouteTableConfig? Find(string name);
+}
+
+/// <summary>TLS secrets by name, for SdsSecretConfig references.</summary>
+internal interface ISecretSource
+{
+    /// <summary>The named secret, or null when it is unknown (or has not arrived yet).</summary>
+    Api.Extensions.TransportSockets.Tls.V3.Secret? Find(string name);
+}
+
+/// <summary>A secret source that also serves SDS over ADS (sds_config: ads).</summary>
+internal interface IDynamicSecretSource : ISecretSource
+{
+    /// <summary>How many SDS lookups found nothing yet (the resource using them is then warming, not wrong).</summary>
+    int Missing { get; }
+
+    /// <summary>The named SDS secret received over ADS, or null while it has not arrived (the name is subscribed).</summary>
+    Api.Extensions.TransportSockets.Tls.V3.Secret? FindDynamic(string name);
 }

@@ -45,8 +45,9 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
                 : TextAsync(context, 200, StatsExposition.WriteText(CollectStats())),
             "/stats/prometheus" => PrometheusAsync(context),
             "/listeners" => ListenersAsync(context),
+            "/certs" => JsonAsync(context, Core.Tls.CertificateReport.Build(state.Snapshots.Current.Config, DateTimeOffset.UtcNow)),
             "/quitquitquit" => QuitAsync(context),
-            "/" => TextAsync(context, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /quitquitquit (POST)\n  /ready\n  /server_info\n  /stats\n  /stats?format=json\n  /stats/prometheus\n"),
+            "/" => TextAsync(context, 200, "admin commands are:\n  /certs\n  /clusters\n  /config_dump\n  /listeners\n  /quitquitquit (POST)\n  /ready\n  /server_info\n  /stats\n  /stats?format=json\n  /stats/prometheus\n"),
             _ => TextAsync(context, 404, "invalid path. admin commands are: /clusters /config_dump /listeners /quitquitquit /ready /server_info /stats /stats/prometheus\n"),
         };
     }

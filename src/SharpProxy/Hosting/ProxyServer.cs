@@ -69,6 +69,14 @@ internal static partial class ProxyServer
             kestrel.Listen(new DispatchEndPoint(ListenerManager.Http1Endpoint, HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
             kestrel.Listen(new DispatchEndPoint(ListenerManager.Http2Endpoint, HttpProtocols.Http2), o => o.Protocols = HttpProtocols.Http2);
             kestrel.Listen(new DispatchEndPoint(ListenerManager.AdminEndpoint, HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
+
+            // TLS termination: Kestrel runs the handshake with the options of the filter chain the listener chose.
+            kestrel.Listen(new DispatchEndPoint(ListenerManager.TlsEndpoint, HttpProtocols.Http1AndHttp2), o =>
+            {
+                o.Protocols = HttpProtocols.Http1AndHttp2;
+                o.UseHttps(Core.Tls.DownstreamTlsHandshake.CreateKestrelOptions());
+                o.Use(Core.Tls.DownstreamTlsHandshake.AfterHandshake);
+            });
         });
 
         await using var app = builder.Build();

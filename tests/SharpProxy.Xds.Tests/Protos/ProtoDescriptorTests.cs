@@ -8,6 +8,7 @@ using DiscoveryV3 = SharpProxy.Xds.Api.Service.Discovery.V3;
 using HcmV3 = SharpProxy.Xds.Api.Extensions.Filters.Network.HttpConnectionManager.V3;
 using RouterV3 = SharpProxy.Xds.Api.Extensions.Filters.Http.Router.V3;
 using RouteV3 = SharpProxy.Xds.Api.Config.Route.V3;
+using TlsV3 = SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3;
 using UpstreamHttpV3 = SharpProxy.Xds.Api.Extensions.Upstreams.Http.V3;
 
 namespace SharpProxy.Xds.Tests.Protos;
@@ -33,7 +34,8 @@ public sealed class ProtoDescriptorTests
         ClusterV3.FilterReflection.Descriptor,
         SharpProxy.Xds.Api.Config.Trace.V3.OpentelemetryReflection.Descriptor,
         SharpProxy.Xds.Api.Extensions.AccessLoggers.File.V3.FileReflection.Descriptor,
-        SharpProxy.Xds.Api.Extensions.AccessLoggers.Stream.V3.StreamReflection.Descriptor);
+        SharpProxy.Xds.Api.Extensions.AccessLoggers.Stream.V3.StreamReflection.Descriptor,
+        SharpProxy.Xds.Api.Extensions.TransportSockets.Tls.V3.TlsReflection.Descriptor);
 
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithTypeRegistry(Registry));
 
@@ -207,6 +209,45 @@ public sealed class ProtoDescriptorTests
         { "envoy.extensions.access_loggers.file.v3.FileAccessLog", "log_format", 5, "access_log_format" },
         { "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", "log_format", 1, "access_log_format" },
         { "envoy.extensions.access_loggers.stream.v3.StderrAccessLog", "log_format", 1, "access_log_format" },
+        { "envoy.config.core.v3.TransportSocket", "name", 1, null },
+        { "envoy.config.core.v3.TransportSocket", "typed_config", 3, "config_type" },
+        { "envoy.config.listener.v3.FilterChain", "transport_socket", 6, null },
+        { "envoy.config.listener.v3.FilterChainMatch", "server_names", 11, null },
+        { "envoy.config.listener.v3.FilterChainMatch", "transport_protocol", 9, null },
+        { "envoy.config.cluster.v3.Cluster", "transport_socket", 24, null },
+        { "envoy.config.cluster.v3.Cluster", "transport_socket_matches", 43, null },
+        { "envoy.config.cluster.v3.Cluster.TransportSocketMatch", "name", 1, null },
+        { "envoy.config.cluster.v3.Cluster.TransportSocketMatch", "match", 2, null },
+        { "envoy.config.cluster.v3.Cluster.TransportSocketMatch", "transport_socket", 3, null },
+        { "envoy.config.bootstrap.v3.Bootstrap.StaticResources", "secrets", 3, null },
+        { "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "common_tls_context", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "sni", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", "common_tls_context", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", "require_client_certificate", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "tls_params", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "tls_certificates", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "tls_certificate_sds_secret_configs", 6, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "validation_context", 3, "validation_context_type" },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "validation_context_sds_secret_config", 7, "validation_context_type" },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "combined_validation_context", 8, "validation_context_type" },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "alpn_protocols", 4, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext", "default_validation_context", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext", "validation_context_sds_secret_config", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "tls_minimum_protocol_version", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "tls_maximum_protocol_version", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsParameters", "cipher_suites", 3, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "certificate_chain", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "private_key", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "trusted_ca", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "match_typed_subject_alt_names", 15, null },
+        { "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "match_subject_alt_names", 9, null },
+        { "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", "san_type", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", "matcher", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", "name", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", "sds_config", 2, null },
+        { "envoy.extensions.transport_sockets.tls.v3.Secret", "name", 1, null },
+        { "envoy.extensions.transport_sockets.tls.v3.Secret", "tls_certificate", 2, "type" },
+        { "envoy.extensions.transport_sockets.tls.v3.Secret", "validation_context", 4, "type" },
     };
 
     [Theory]
@@ -237,6 +278,11 @@ public sealed class ProtoDescriptorTests
         Assert.Equal(4, (int)HcmV3.HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward);
         Assert.Equal(2, (int)HcmV3.HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward);
         Assert.Equal(4, (int)HcmV3.HttpConnectionManager.Types.ForwardClientCertDetails.AlwaysForwardOnly);
+        Assert.Equal(3, (int)TlsV3.TlsParameters.Types.TlsProtocol.Tlsv12);
+        Assert.Equal(4, (int)TlsV3.TlsParameters.Types.TlsProtocol.Tlsv13);
+        Assert.Equal(2, (int)TlsV3.SubjectAltNameMatcher.Types.SanType.Dns);
+        Assert.Equal(3, (int)TlsV3.SubjectAltNameMatcher.Types.SanType.Uri);
+        Assert.Equal(4, (int)TlsV3.SubjectAltNameMatcher.Types.SanType.IpAddress);
     }
 
     [Fact]
@@ -250,6 +296,8 @@ public sealed class ProtoDescriptorTests
         Assert.Null(Registry.Find("envoy.config.cluster.v3.Cluster")!.FindFieldByName("original_dst_lb_config"));
         Assert.Null(Registry.Find("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")!.FindFieldByName("tunneling_config"));
         Assert.Null(Registry.Find("envoy.config.core.v3.BindConfig")!.FindFieldByName("extra_source_addresses"));
+        Assert.Null(Registry.Find("envoy.extensions.transport_sockets.tls.v3.TlsParameters")!.FindFieldByName("ecdh_curves"));
+        Assert.Null(Registry.Find("envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext")!.FindFieldByName("crl"));
     }
 
     [Fact]

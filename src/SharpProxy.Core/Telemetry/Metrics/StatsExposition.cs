@@ -42,6 +42,13 @@ internal static class StatsExposition
             var prefix = "listener." + listener.Name + ".";
             stats.Add(new(prefix + "downstream_cx_total", listener.CxTotal, StatKind.Counter, "envoy_listener_downstream_cx_total", labels));
             stats.Add(new(prefix + "downstream_cx_active", listener.CxActive, StatKind.Gauge, "envoy_listener_downstream_cx_active", labels));
+            if (listener.SslIfUsed is { } ssl)
+            {
+                foreach (var (stat, value) in ssl.All())
+                {
+                    stats.Add(new(prefix + stat, value, StatKind.Counter, "envoy_listener_" + PrometheusText.MetricName(stat), labels));
+                }
+            }
         }
 
         foreach (var http in store.HttpConnectionManagers)
@@ -225,6 +232,13 @@ internal static class StatsExposition
         Add("upstream_cx_active", active, StatKind.Gauge);
         Add("upstream_cx_total", total);
         Add("membership_total", cluster.Hosts.Count, StatKind.Gauge);
+        if (s.SslIfUsed is { } ssl)
+        {
+            foreach (var (stat, value) in ssl.All())
+            {
+                Add(stat, value);
+            }
+        }
     }
 
     private static string Label(string name, string value)

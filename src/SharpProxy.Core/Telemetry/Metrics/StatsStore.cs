@@ -59,8 +59,15 @@ internal sealed class ListenerStats(string name)
 {
     private long _cxTotal;
     private long _cxActive;
+    private Tls.TlsStats? _ssl;
 
     public string Name { get; } = name;
+
+    /// <summary>listener.&lt;address&gt;.ssl.*, created when the listener first terminates TLS.</summary>
+    public Tls.TlsStats Ssl => LazyInitializer.EnsureInitialized(ref _ssl);
+
+    /// <summary>The ssl.* counters when the listener ever terminated TLS, else null (not shown in /stats).</summary>
+    public Tls.TlsStats? SslIfUsed => Volatile.Read(ref _ssl);
 
     public long CxTotal => Volatile.Read(ref _cxTotal);
 
