@@ -20,10 +20,11 @@ NAMES = {
     "sharpproxy-gcserver-2cpu": "SharpProxy `DOTNET_gcServer=1`, CPUs 0-1",
     "sharpproxy-no-inline": "SharpProxy `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0`",
     "sharpproxy-kestrel": "SharpProxy `SHARPPROXY_HTTP1_FAST_PATH=0` (Kestrel + HttpClient)",
+    "sharpproxy-tracing": "SharpProxy tracing every request (100 % sampled, OTLP/HTTP export; Kestrel path)",
     "sharpproxy-gen0-4mb": "SharpProxy `DOTNET_GCgen0size=0x400000` (4 MB)",
 }
 ORDER = ["direct", "haproxy", "nginx", "sharpproxy"]
-VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-gen0-4mb", "sharpproxy-2cpu",
+VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-tracing", "sharpproxy-gen0-4mb", "sharpproxy-2cpu",
             "sharpproxy-gcserver-2cpu"]
 FIELDS = ["rps", "p50", "p99", "cpu", "hwm", "up_cpu", "reqs", "errs", "up_conns"]
 
@@ -163,6 +164,8 @@ def main():
     out += scenario_table("HTTP/2 h2c, 4 connections × 8 streams (h2load; upstream leg HTTP/1.1)", rows, unavailable, "h2")
     out += scenario_table("1 MB response body, 8 connections (wrk)", rows, unavailable, "big")
     out += scenario_table(f"Fixed rate, {rate}, HTTP/1.1, 16 connections (h2load --rps)", rows, unavailable, "rate")
+    if rows.get("tls"):
+        out += scenario_table("HTTPS: TLS termination (TLS 1.3, ECDSA P-256), HTTP/1.1 keep-alive, 32 connections (wrk); upstream leg plain HTTP/1.1", rows, unavailable, "tls")
 
     out += ["## SharpProxy settings (HTTP/1.1 keep-alive, 32 connections; pinned to CPU 0 unless the row says CPUs 0-1)", ""]
     out += ["| Variant | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | ×default CPU/req | ×default RSS | threads | server-GC threads |",
