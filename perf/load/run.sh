@@ -526,7 +526,9 @@ start_target() { # name [extra env assignments...]
             # GC), so the GC comparison runs on both CPUs, sharing CPU 1 with the load generator.
             [[ $name == *-2cpu* ]] && cpus="$PROXY_CPU,$LOAD_CPU"
             t0=$(date +%s%N)
-            taskset -c "$cpus" env DOTNET_gcServer=0 "$@" \
+            # The image's runtime settings (Dockerfile ENV), so the lab measures what ships; a variant row drops the
+            # tiering one.
+            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=0 "$@" \
                 "$SP_BIN" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
             pid=$! ;;
         *) die "unknown target $name" ;;
@@ -627,7 +629,7 @@ main() {
         "sharpproxy-no-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0"
         "sharpproxy-kestrel|SHARPPROXY_HTTP1_FAST_PATH=0"
         "sharpproxy-tracing|OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$P_UP"
-        "sharpproxy-gen0-4mb|DOTNET_GCgen0size=0x400000"
+        "sharpproxy-tiering-delay|DOTNET_TC_CallCountingDelayMs=100"
         "sharpproxy-2cpu|"
         "sharpproxy-gcserver-2cpu|DOTNET_gcServer=1"
     )
