@@ -20,10 +20,11 @@ NAMES = {
     "sharpproxy-gcserver-2cpu": "SharpProxy `DOTNET_gcServer=1`, CPUs 0-1",
     "sharpproxy-no-inline": "SharpProxy `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0`",
     "sharpproxy-kestrel": "SharpProxy `SHARPPROXY_HTTP1_FAST_PATH=0` (Kestrel + HttpClient)",
-    "sharpproxy-gen0-4mb": "SharpProxy `DOTNET_GCgen0size=0x400000` (4 MB)",
+    "sharpproxy-tracing": "SharpProxy tracing every request (100 % sampled, OTLP/HTTP export; Kestrel path)",
+    "sharpproxy-tiering-delay": "SharpProxy with the runtime's default tiering delay (`DOTNET_TC_CallCountingDelayMs=100`, ×10 on one CPU)",
 }
 ORDER = ["direct", "haproxy", "nginx", "sharpproxy"]
-VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-gen0-4mb", "sharpproxy-2cpu",
+VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-tracing", "sharpproxy-tiering-delay", "sharpproxy-2cpu",
             "sharpproxy-gcserver-2cpu"]
 FIELDS = ["rps", "p50", "p99", "cpu", "hwm", "up_cpu", "reqs", "errs", "up_conns"]
 
@@ -163,6 +164,8 @@ def main():
     out += scenario_table("HTTP/2 h2c, 4 connections × 8 streams (h2load; upstream leg HTTP/1.1)", rows, unavailable, "h2")
     out += scenario_table("1 MB response body, 8 connections (wrk)", rows, unavailable, "big")
     out += scenario_table(f"Fixed rate, {rate}, HTTP/1.1, 16 connections (h2load --rps)", rows, unavailable, "rate")
+    if rows.get("tls"):
+        out += scenario_table("HTTPS: TLS termination (TLS 1.3, ECDSA P-256), HTTP/1.1 keep-alive, 32 connections (wrk); upstream leg plain HTTP/1.1", rows, unavailable, "tls")
 
     out += ["## SharpProxy settings (HTTP/1.1 keep-alive, 32 connections; pinned to CPU 0 unless the row says CPUs 0-1)", ""]
     out += ["| Variant | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | ×default CPU/req | ×default RSS | threads | server-GC threads |",
@@ -183,6 +186,7 @@ def main():
             f"| {cpu_ratio} | {rss_ratio} | {threads} | {svr} |")
     out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions on "
             "(the proxy sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 unless the environment says otherwise), "
+            "`DOTNET_TC_CallCountingDelayMs=0` as the image sets it, "
             "HTTP/1.1 on the fast path. "
             "With one CPU in its affinity mask the runtime uses workstation GC even when `DOTNET_gcServer=1` is set "
             "(checked by thread names: no `.NET Server GC` threads), so the GC pair runs with CPUs 0-1, sharing CPU 1 "

@@ -72,6 +72,8 @@ P_UP=19080; P_UP_H2=19081
 P_SP=19082; P_SP_ADMIN=19083
 P_HA=19084
 P_NX=19086; P_NX_H2=19087
+# HTTPS scenario: each proxy terminates TLS on its own port (same certificate, ECDSA P-256), plain HTTP upstream.
+P_SP_TLS=19088; P_HA_TLS=19089; P_NX_TLS=19090
 
 # Progress goes to the script's own stderr (fd 9), also from inside a function whose stderr is redirected when a
 # signal arrives.
@@ -149,7 +151,7 @@ stop_pid() {
 # Tools
 ensure_tools() {
     local missing=() cmd pkg
-    for cmd in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 ss:iproute2 curl:curl; do
+    for cmd in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 ss:iproute2 curl:curl openssl:openssl; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd#*:}")
     done
     [[ ${#missing[@]} == 0 ]] && return 0
@@ -159,14 +161,14 @@ ensure_tools() {
     apt-get update -qq >/dev/null
     # policy-rc.d may or may not stop Debian's nginx/haproxy services from starting; we never use their ports.
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    for cmd in wrk h2load nginx haproxy taskset python3 ss; do
+    for cmd in wrk h2load nginx haproxy taskset python3 ss openssl; do
         command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after apt-get"
     done
 }
 
 check_ports_free() {
     local port
-    for port in $P_UP $P_UP_H2 $P_SP $P_SP_ADMIN $P_HA $P_NX $P_NX_H2; do
+    for port in $P_UP $P_UP_H2 $P_SP $P_SP_ADMIN $P_HA $P_NX $P_NX_H2 $P_SP_TLS $P_HA_TLS $P_NX_TLS; do
         if ss -Htln "sport = :$port" | grep -q .; then
             die "port 127.0.0.1:$port is already in use (ss -ltnp 'sport = :$port'); stop that process and retry"
         fi
@@ -282,6 +284,12 @@ PY
 # ---------------------------------------------------------------------------------------------------------------------
 # Configurations
 write_configs() {
+    # One self-signed ECDSA P-256 certificate for every proxy's HTTPS port.
+    mkdir -p "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=lab.local" \
+        -addext "subjectAltName=DNS:lab.local,IP:127.0.0.1" -keyout "$WORK/tls/server.key" -out "$WORK/tls/server.crt" >/dev/null 2>&1 \
+        || die "openssl could not create the lab certificate"
+    cat "$WORK/tls/server.crt" "$WORK/tls/server.key" >"$WORK/tls/server.pem"
     mkdir -p "$WORK"/{up,nxp,www}
     chmod 755 "$WORK" "$WORK"/{up,nxp,www}
     head -c 1048576 /dev/zero | tr '\0' 'x' >"$WORK/www/1m"
@@ -310,6 +318,8 @@ http {
         listen 127.0.0.1:$P_UP_H2 http2;
         location = / { default_type text/plain; return 200 "hello world\n"; }
         location = /1m { root $WORK/www; default_type application/octet-stream; }
+        # The tracing variant's OTLP/HTTP span export lands here (accepted, discarded).
+        location = /v1/traces { return 200; }
     }
 }
 EOF
@@ -339,6 +349,9 @@ http {
     server {
         listen 127.0.0.1:$P_NX;
         listen 127.0.0.1:$P_NX_H2 http2;
+        listen 127.0.0.1:$P_NX_TLS ssl;
+        ssl_certificate $WORK/tls/server.crt;
+        ssl_certificate_key $WORK/tls/server.key;
         location / {
             proxy_pass http://up;
             proxy_http_version 1.1;
@@ -366,6 +379,7 @@ defaults
     timeout http-keep-alive 300s
 frontend fe
     bind 127.0.0.1:$P_HA
+    bind 127.0.0.1:$P_HA_TLS ssl crt $WORK/tls/server.pem alpn http/1.1
     default_backend be
 backend be
     server up 127.0.0.1:$P_UP
@@ -390,8 +404,43 @@ static_resources:
           stat_prefix: lab
           codec_type: AUTO
           generate_request_id: false
+          # Spans only when a tracer exists: the sharpproxy-tracing variant sets OTEL_EXPORTER_OTLP_ENDPOINT.
+          tracing:
+            random_sampling: { value: 100 }
           route_config:
             name: lab
+            virtual_hosts:
+            - name: lab
+              domains: ["*"]
+              routes:
+              - match: { prefix: / }
+                route: { cluster: upstream }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  - name: lab_tls
+    address:
+      socket_address: { address: 127.0.0.1, port_value: $P_SP_TLS }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            alpn_protocols: ["http/1.1"]
+            tls_certificates:
+            - certificate_chain: { filename: $WORK/tls/server.crt }
+              private_key: { filename: $WORK/tls/server.key }
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: lab_tls
+          codec_type: AUTO
+          generate_request_id: false
+          route_config:
+            name: lab_tls
             virtual_hosts:
             - name: lab
               domains: ["*"]
@@ -454,30 +503,32 @@ start_upstream() {
 start_target() { # name [extra env assignments...]
     local name=$1; shift
     local t0 pid ready_path port
-    TARGET_PID=0; H2_PORT=""; READY_MS=""; IDLE_KB=""; THREADS=""; SVR_GC=""
+    TARGET_PID=0; H2_PORT=""; TLS_PORT=""; READY_MS=""; IDLE_KB=""; THREADS=""; SVR_GC=""
     case "$name" in
         direct)
             H1_PORT=$P_UP; H2_PORT=$P_UP_H2
             return 0 ;;
         haproxy)
-            H1_PORT=$P_HA; H2_PORT=$P_HA; ready_path=/; port=$P_HA
+            H1_PORT=$P_HA; H2_PORT=$P_HA; TLS_PORT=$P_HA_TLS; ready_path=/; port=$P_HA
             t0=$(date +%s%N)
             taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
             pid=$! ;;
         nginx)
-            H1_PORT=$P_NX; H2_PORT=$P_NX_H2; ready_path=/; port=$P_NX
+            H1_PORT=$P_NX; H2_PORT=$P_NX_H2; TLS_PORT=$P_NX_TLS; ready_path=/; port=$P_NX
             t0=$(date +%s%N)
             taskset -c "$PROXY_CPU" nginx -p "$WORK/nxp/" -c "$WORK/nxp/nginx.conf" >"$WORK/nxp/stdout.log" 2>&1 &
             pid=$! ;;
         sharpproxy*)
-            H1_PORT=$P_SP; H2_PORT=$P_SP; ready_path=/ready; port=$P_SP_ADMIN
+            H1_PORT=$P_SP; H2_PORT=$P_SP; TLS_PORT=$P_SP_TLS; ready_path=/ready; port=$P_SP_ADMIN
             local concurrency=1 cpus=$PROXY_CPU
             [[ $name == *-c2* ]] && concurrency=2
             # Server GC needs more than one CPU in the affinity mask (with one, the runtime silently uses workstation
             # GC), so the GC comparison runs on both CPUs, sharing CPU 1 with the load generator.
             [[ $name == *-2cpu* ]] && cpus="$PROXY_CPU,$LOAD_CPU"
             t0=$(date +%s%N)
-            taskset -c "$cpus" env DOTNET_gcServer=0 "$@" \
+            # The image's runtime settings (Dockerfile ENV), so the lab measures what ships; a variant row drops the
+            # tiering one.
+            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=0 "$@" \
                 "$SP_BIN" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
             pid=$! ;;
         *) die "unknown target $name" ;;
@@ -508,18 +559,20 @@ measure() { # rep target scenario
     case "$scenario" in
         h1|big|rate) port=$H1_PORT ;;
         h2) port=$H2_PORT ;;
+        tls) port=$TLS_PORT ;;
     esac
     if [[ -z $port ]]; then
         printf '%s\t%s\t%s\tn/a\n' "$rep" "$target" "$scenario" >>"$RAW"
         return
     fi
     url="http://127.0.0.1:$port"
+    [[ $scenario == tls ]] && url="https://127.0.0.1:$port"
     out="$WORK/$rep-$target-$scenario"
     local per_conn_rps=$(((RATE + RATE_CONNS - 1) / RATE_CONNS))
 
     # Warm-up with the same shape (JIT tiering, connection pools), not counted.
     case "$scenario" in
-        h1) run_wrk "$url/" "$H1_CONNS" "$WARM" "$out.warm" >/dev/null ;;
+        h1|tls) run_wrk "$url/" "$H1_CONNS" "$WARM" "$out.warm" >/dev/null ;;
         h2) run_h2load "$out.warm" "$out.warmlog" -c"$H2_CONNS" -m"$H2_STREAMS" -D"$WARM" "$url/" >/dev/null ;;
         big) run_wrk "$url/1m" "$BIG_CONNS" "$WARM" "$out.warm" >/dev/null ;;
         rate) run_h2load "$out.warm" "$out.warmlog" --h1 -c"$RATE_CONNS" --rps="$per_conn_rps" -D"$WARM" "$url/" >/dev/null ;;
@@ -529,7 +582,7 @@ measure() { # rep target scenario
     p_cpu0=$([[ $TARGET_PID != 0 ]] && cpu_ticks "$TARGET_PID" || echo 0)
     u_cpu0=$(cpu_ticks "$UP_PID")
     case "$scenario" in
-        h1) run_wrk "$url/" "$H1_CONNS" "$DUR" "$out.txt" >"$out.res" ;;
+        h1|tls) run_wrk "$url/" "$H1_CONNS" "$DUR" "$out.txt" >"$out.res" ;;
         h2) run_h2load "$out.txt" "$out.log" -c"$H2_CONNS" -m"$H2_STREAMS" -D"$DUR" "$url/" >"$out.res" ;;
         big) run_wrk "$url/1m" "$BIG_CONNS" "$DUR_1M" "$out.txt" >"$out.res" ;;
         rate) run_h2load "$out.txt" "$out.log" --h1 -c"$RATE_CONNS" --rps="$per_conn_rps" -D"$DUR" "$url/" >"$out.res" ;;
@@ -575,7 +628,8 @@ main() {
         "sharpproxy-c2|"
         "sharpproxy-no-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0"
         "sharpproxy-kestrel|SHARPPROXY_HTTP1_FAST_PATH=0"
-        "sharpproxy-gen0-4mb|DOTNET_GCgen0size=0x400000"
+        "sharpproxy-tracing|OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$P_UP"
+        "sharpproxy-tiering-delay|DOTNET_TC_CallCountingDelayMs=100"
         "sharpproxy-2cpu|"
         "sharpproxy-gcserver-2cpu|DOTNET_gcServer=1"
     )
@@ -584,7 +638,7 @@ main() {
         for target in "${targets[@]}"; do
             start_target "$target"
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$target" "${READY_MS:-}" "${IDLE_KB:-}" "${THREADS:-}" "${SVR_GC:-}" >>"$STARTUP"
-            for scenario in h1 h2 big rate; do
+            for scenario in h1 h2 big rate tls; do
                 measure "$rep" "$target" "$scenario"
             done
             [[ $TARGET_PID == 0 ]] || stop_pid "$TARGET_PID"
