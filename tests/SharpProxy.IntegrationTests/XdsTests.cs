@@ -113,6 +113,45 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("xds.test", true)]
+    [InlineData("other.test", false)]
+    public async Task TlsControlPlane_ServerSanChecked_ConfigArrivesOnlyFromTheRightServer(string expectedSan, bool accepted)
+    {
+        using var certificates = new TestCertificates();
+        var server = certificates.Issue("xds", dnsNames: ["xds.test"]);
+        await using var xds = await XdsTestServer.StartAsync(certificate: server.Certificate);
+        SetBaseline(xds, v1Weight: 0, v2Weight: 100, version: "1");
+        var tls = $$"""
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                    sni: xds.test
+                    common_tls_context:
+                      validation_context:
+                        trusted_ca: { filename: "{{certificates.CaPath}}" }
+                        match_typed_subject_alt_names: [ { san_type: DNS, matcher: { exact: "{{expectedSan}}" } } ]
+            """;
+        await using var proxy = await StartProxyAsync(xds.Port, unixSocketPath: null, "DELTA_GRPC", initialFetchTimeout: accepted ? "15s" : "2s", clusterExtra: tls);
+
+        var (_, stats) = await proxy.AdminGetAsync("/stats");
+        if (accepted)
+        {
+            using var client = TestHttp.Http1(await proxy.GetListenerUriAsync(Listener));
+            using var response = await client.GetAsync("/");
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, proxy);
+            Assert.Equal("v2", ProxyAssert.UpstreamLabel(response));
+            Assert.Contains("control_plane.connected_state: 1", stats, StringComparison.Ordinal);
+        }
+        else
+        {
+            // A server whose certificate does not carry the expected SAN is never trusted: no config, never connected.
+            Assert.Empty(xds.Requests);
+            Assert.Contains("control_plane.connected_state: 0", stats, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
     [InlineData("GRPC")]
     [InlineData("DELTA_GRPC")]
     public async Task WeightsMovedByPushes_UnderLoad_NoFailedRequest_SplitFollowsEachStep(string apiType)
@@ -315,7 +354,7 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
     private static Task<ProxyProcess> StartProxyAsync(XdsTestServer xds, string apiType) =>
         StartProxyAsync(xds.Port, xds.UnixSocketPath, apiType, initialFetchTimeout: "15s");
 
-    private static async Task<ProxyProcess> StartProxyAsync(int port, string? unixSocketPath, string apiType, string initialFetchTimeout)
+    private static async Task<ProxyProcess> StartProxyAsync(int port, string? unixSocketPath, string apiType, string initialFetchTimeout, string clusterExtra = "")
     {
         var address = unixSocketPath is { } path
             ? $"pipe: {{ path: \"{path}\" }}"
@@ -344,6 +383,7 @@ public sealed class XdsTests(ITestOutputHelper output) : IAsyncLifetime
                   endpoints:
                   - lb_endpoints:
                     - endpoint: { address: { {{address}} } }
+            {{clusterExtra}}
             """);
         try
         {

@@ -53,7 +53,8 @@ public sealed class XdsTestServer : IAsyncDisposable
 
     public string? UnixSocketPath { get; private set; }
 
-    public static async Task<XdsTestServer> StartAsync(string? unixSocketPath = null, int port = 0)
+    /// <param name="certificate">When set, the server speaks gRPC over TLS (ALPN h2) with this certificate.</param>
+    public static async Task<XdsTestServer> StartAsync(string? unixSocketPath = null, int port = 0, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -65,7 +66,14 @@ public sealed class XdsTestServer : IAsyncDisposable
             }
             else
             {
-                kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(IPAddress.Loopback, port, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http2;
+                    if (certificate is not null)
+                    {
+                        listen.UseHttps(certificate);
+                    }
+                });
             }
         });
         var app = builder.Build();

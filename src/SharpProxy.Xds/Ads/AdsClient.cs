@@ -151,7 +151,24 @@ internal sealed partial class AdsClient : IAsyncDisposable
         }
     }
 
-    private SocketsHttpHandler CreateHandler() => new()
+    /// <summary>https when the xDS cluster has a TLS transport socket: the handler then runs TLS (ALPN h2) itself.</summary>
+    private string Scheme => _source.Tls is null ? "http" : "https";
+
+    /// <summary>TLS handshakes to the control plane (counted like a cluster's; shown nowhere else yet).</summary>
+    internal Core.Tls.TlsStats TlsStats { get; } = new();
+
+    private SocketsHttpHandler CreateHandler()
+    {
+        var handler = CreateBaseHandler();
+        if (_source.Tls is { } tls)
+        {
+            handler.SslOptions = Core.Tls.UpstreamTlsContext.For(tls).CreateHandlerOptions(TlsStats);
+        }
+
+        return handler;
+    }
+
+    private SocketsHttpHandler CreateBaseHandler() => new()
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -216,7 +233,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
         var first = Request(XdsTypes.Cluster);
         first.Node = _source.Node;
         await using var call = await GrpcDuplexCall<DiscoveryApi.DiscoveryRequest, DiscoveryApi.DiscoveryResponse>.StartAsync(
-            invoker, _source.Authority, SotwMethod, DiscoveryApi.DiscoveryResponse.Parser, first, cancellationToken).ConfigureAwait(false);
+            invoker, Scheme, _source.Authority, SotwMethod, DiscoveryApi.DiscoveryResponse.Parser, first, cancellationToken).ConfigureAwait(false);
         Stats.Connected = true;
         Log.Connected(_logger, "state-of-the-world", Describe());
         call.Send(Request(XdsTypes.Listener));
@@ -287,7 +304,7 @@ internal sealed partial class AdsClient : IAsyncDisposable
         var first = Initial(XdsTypes.Cluster, []);
         first.Node = _source.Node;
         await using var call = await GrpcDuplexCall<DiscoveryApi.DeltaDiscoveryRequest, DiscoveryApi.DeltaDiscoveryResponse>.StartAsync(
-            invoker, _source.Authority, DeltaMethod, DiscoveryApi.DeltaDiscoveryResponse.Parser, first, cancellationToken).ConfigureAwait(false);
+            invoker, Scheme, _source.Authority, DeltaMethod, DiscoveryApi.DeltaDiscoveryResponse.Parser, first, cancellationToken).ConfigureAwait(false);
         Stats.Connected = true;
         Log.Connected(_logger, "delta", Describe());
         call.Send(Initial(XdsTypes.Listener, []));

@@ -26,6 +26,9 @@ internal sealed record XdsSourceConfig
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The xDS cluster's transport_socket (UpstreamTlsContext): the ADS stream runs over TLS with ALPN h2.</summary>
+    public Core.Configuration.UpstreamTlsConfig? Tls { get; init; }
+
     /// <summary>Zero disables the timeout (then startup waits for LDS and CDS and what they name).</summary>
     public TimeSpan InitialFetchTimeout { get; init; } = DefaultInitialFetchTimeout;
 
@@ -126,6 +129,14 @@ internal sealed record XdsSourceConfig
             return null;
         }
 
+        // TLS to the control plane from the cluster's own transport_socket (static certificates: SDS would need the
+        // very stream it secures).
+        var tls = TlsTranslator.TranslateUpstream(cluster.TransportSocket, clusterPath + ".transport_socket", errors);
+        if (cluster.TransportSocketMatches.Count > 0)
+        {
+            errors.Add(clusterPath + ".transport_socket_matches", "the xDS cluster has one endpoint: give its TLS as transport_socket");
+        }
+
         var node = bootstrap.Node ?? new CoreApi.Node();
         if (node.Id.Length == 0)
         {
@@ -142,6 +153,7 @@ internal sealed record XdsSourceConfig
                 EndPoint = endPoint,
                 UnixSocketPath = socketPath,
                 ConnectTimeout = cluster.ConnectTimeout is null ? TimeSpan.FromSeconds(5) : cluster.ConnectTimeout.ToTimeSpan(),
+                Tls = tls,
                 InitialFetchTimeout = initialFetch,
                 Node = node,
             };

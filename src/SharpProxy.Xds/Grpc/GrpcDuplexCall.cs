@@ -30,6 +30,7 @@ internal sealed class GrpcDuplexCall<TRequest, TResponse> : IAsyncDisposable
     /// <exception cref="GrpcException">The server refused the call (non-200, not gRPC, or a trailers-only error).</exception>
     public static async Task<GrpcDuplexCall<TRequest, TResponse>> StartAsync(
         HttpMessageInvoker invoker,
+        string scheme,
         string authority,
         string method,
         MessageParser<TResponse> parser,
@@ -38,7 +39,7 @@ internal sealed class GrpcDuplexCall<TRequest, TResponse> : IAsyncDisposable
     {
         var call = new GrpcDuplexCall<TRequest, TResponse>(parser, cancellationToken);
         call.Send(first);
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri("http://" + authority + method, UriKind.Absolute))
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(scheme + "://" + authority + method, UriKind.Absolute))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
