@@ -116,7 +116,7 @@ def scenario_table(title, rows, unavailable, scenario, base="haproxy", targets=O
     base_rep = rows[scenario].get(base, {})
     for target in targets:
         if (scenario, target) in unavailable:
-            lines.append(f"| {NAMES[target]} | n/a (no h2c downstream) | | | | | | | | | | | |")
+            lines.append(f"| {NAMES[target]} | n/a | | | | | | | | | | | |")
             continue
         per_rep = rows[scenario].get(target)
         if not per_rep:
@@ -186,7 +186,7 @@ def main():
             f"| {cpu_ratio} | {rss_ratio} | {threads} | {svr} |")
     out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions on "
             "(the proxy sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 unless the environment says otherwise), "
-            "`DOTNET_TC_CallCountingDelayMs=0` as the image sets it, "
+            "`DOTNET_TC_CallCountingDelayMs=10` as the image sets it, "
             "HTTP/1.1 on the fast path. "
             "With one CPU in its affinity mask the runtime uses workstation GC even when `DOTNET_gcServer=1` is set "
             "(checked by thread names: no `.NET Server GC` threads), so the GC pair runs with CPUs 0-1, sharing CPU 1 "

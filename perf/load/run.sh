@@ -528,7 +528,7 @@ start_target() { # name [extra env assignments...]
             t0=$(date +%s%N)
             # The image's runtime settings (Dockerfile ENV), so the lab measures what ships; a variant row drops the
             # tiering one.
-            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=0 "$@" \
+            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=10 "$@" \
                 "$SP_BIN" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
             pid=$! ;;
         *) die "unknown target $name" ;;

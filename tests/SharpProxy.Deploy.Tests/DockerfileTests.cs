@@ -138,7 +138,7 @@ public sealed class DockerfileTests
         var env = string.Join(' ', runtime.Where(i => i.StartsWith("ENV ", StringComparison.Ordinal)));
         Assert.Contains("DOTNET_gcServer=0", env, StringComparison.Ordinal);
         Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", env, StringComparison.Ordinal);
-        Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", env, StringComparison.Ordinal);
+        Assert.Contains("DOTNET_TC_CallCountingDelayMs=10", env, StringComparison.Ordinal);
         // The image is also the init container: sharpproxy iptables execs these.
         var install = string.Join(' ', runtime.Where(i => i.StartsWith("RUN ", StringComparison.Ordinal)));
         Assert.Contains("iptables", install, StringComparison.Ordinal);
