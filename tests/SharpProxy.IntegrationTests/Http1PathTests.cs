@@ -170,6 +170,33 @@ public sealed class Http1PathTests(ITestOutputHelper output)
         Assert.Equal("close", responses[0].Header("connection"), ignoreCase: true);
     }
 
+    [Fact]
+    public async Task ClientsThatCloseAfterOneRequest_LeaveNoSocketOpenInTheProxy()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]));
+        var fds = $"/proc/{bed.Proxy.ProcessId}/fd";
+        await RawHttp.SendAsync(bed.ListenerPort, "GET /warm HTTP/1.1\r\nHost: a.test\r\n\r\n", Timeout);
+        var before = Directory.GetFiles(fds).Length;
+
+        // Each client reads its response and closes; the proxy must close its side too (not wait for a finalizer).
+        for (var i = 0; i < 40; i++)
+        {
+            var response = await RawHttp.SendAsync(bed.ListenerPort, $"GET /c/{i} HTTP/1.1\r\nHost: a.test\r\n\r\n", Timeout);
+            Assert.Equal(200, response.StatusCode);
+        }
+
+        var after = before;
+        await Polling.UntilAsync(
+            () =>
+            {
+                after = Directory.GetFiles(fds).Length;
+                return after < before + 10;
+            },
+            TimeSpan.FromSeconds(10),
+            "the proxy's descriptors to return near their count before 40 closed client connections");
+        output.WriteLine($"descriptors before: {before}, after 40 closed connections: {after}");
+    }
+
     private static long StatValue(string stats, string name)
     {
         foreach (var line in stats.Split('\n'))

@@ -29,6 +29,8 @@ internal sealed partial class Http1Connection
     private bool _timeoutIsRoute;
     private bool _downstreamFailed;
     private bool _streamedBody;
+    private TimeSpan _routeTimeout;
+    private TimeSpan? _perTryTimeout;
 
     private enum TryResult
     {
@@ -114,17 +116,21 @@ internal sealed partial class Http1Connection
         // A request that may be retried keeps its body (up to Envoy's 1 MiB buffer limit): read it whole first.
         var policy = action.RetryPolicy ?? vhost.RetryPolicy;
         var bodyStart = _start + _headEnd;
-        if (policy is not null && _contentLength > 0 && _contentLength <= MaxReplayBodyBytes)
+        if (policy is not null && _contentLength > 0 && _contentLength <= MaxReplayBodyBytes && _end - bodyStart < _contentLength)
         {
+            // A client that stops sending mid-body is let go after the idle timeout.
+            _timer.CancelAfter(IdleTimeout);
             while (_end - bodyStart < _contentLength)
             {
-                if (!await ReceiveAsync(CancellationToken.None).ConfigureAwait(false))
+                if (!await ReceiveAsync(_timer.Token).ConfigureAwait(false))
                 {
                     return Next.Close;
                 }
 
                 bodyStart = _start + _headEnd;
             }
+
+            ResetTimer();
         }
 
         // From here on this path serves the request.
@@ -195,8 +201,9 @@ internal sealed partial class Http1Connection
         _log.BytesReceived = _bodyInBuffer;
 
         var replayable = _bodyToStream == 0;
-        var routeTimeout = action.Timeout;
-        var routeDeadline = routeTimeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(routeTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        _routeTimeout = action.Timeout;
+        _perTryTimeout = policy?.PerTryTimeout;
+        var routeDeadline = DeadlineAfter(_routeTimeout);
         var responseMutations = setCookie is not null || HasResponseMutations(table, vhost, route, weighted);
         RetryHosts tried = default;
         var retriesHeld = 0;
@@ -221,7 +228,17 @@ internal sealed partial class Http1Connection
                 _tryStatus = 0;
                 try
                 {
-                    ArmTimer(routeDeadline, policy?.PerTryTimeout);
+                    if (_bodyToStream > 0)
+                    {
+                        // Envoy's timeouts start once the request is complete: until the body has been streamed, only
+                        // the idle timeout bounds a stalled client (SendRequestAsync arms the route timeout after it).
+                        _timer.CancelAfter(IdleTimeout);
+                    }
+                    else
+                    {
+                        ArmTimer(routeDeadline, _perTryTimeout);
+                    }
+
                     result = await TryOnceAsync(cluster, host, policy, canRetry, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
                 }
                 finally
@@ -316,6 +333,9 @@ internal sealed partial class Http1Connection
             }
         }
     }
+
+    private static long DeadlineAfter(TimeSpan timeout) =>
+        timeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
 
     private static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
     {
@@ -476,6 +496,8 @@ internal sealed partial class Http1Connection
         {
             _streamedBody = true;
             await StreamRequestBodyAsync(upstream.Socket).ConfigureAwait(false);
+            ResetTimer();
+            ArmTimer(DeadlineAfter(_routeTimeout), _perTryTimeout);
         }
 
         if (_log.RequestEndTimestamp == 0)

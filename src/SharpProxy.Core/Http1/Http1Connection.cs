@@ -95,12 +95,20 @@ internal sealed partial class Http1Connection
     {
         var served = new Http1Connection(owner, socket, connection, sniffHttp2);
         owner.Register(served);
+        KestrelHandoff? handedOff = null;
         try
         {
-            return await served.ServeAsync().ConfigureAwait(false);
+            handedOff = await served.ServeAsync().ConfigureAwait(false);
+            return handedOff;
         }
         finally
         {
+            if (handedOff is null)
+            {
+                // Whichever way the connection ended (client closed, error, protocol error), the socket is closed here.
+                served.CloseSocket();
+            }
+
             owner.Unregister(served);
             served.Release();
         }
