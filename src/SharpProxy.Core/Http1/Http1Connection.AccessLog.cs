@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Text;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Telemetry;
@@ -48,36 +47,13 @@ internal sealed partial class Http1Connection
 
     private void WriteAccessLogs(HttpConnectionManagerConfig http, int code, string? flags)
     {
-        var now = Stopwatch.GetTimestamp();
-        var state = _log;
-        var facts = new AccessLogFacts
-        {
-            StartTime = state.StartTime,
-            Protocol = "HTTP/1.1",
-            ResponseCode = code,
-            ResponseFlags = flags,
-            ResponseCodeDetails = state.ResponseCodeDetails ?? AccessLogEntry.DetailsForFlags(flags, state.ResponseStartTimestamp != 0),
-            BytesReceived = state.BytesReceived,
-            BytesSent = state.BytesSent,
-            DurationMs = Milliseconds(state.StartTimestamp, now),
-            RequestDurationMs = state.RequestEndTimestamp == 0 ? -1 : Milliseconds(state.StartTimestamp, state.RequestEndTimestamp),
-            ResponseDurationMs = state.ResponseStartTimestamp == 0 ? -1 : Milliseconds(state.StartTimestamp, state.ResponseStartTimestamp),
-            UpstreamHost = state.UpstreamHost,
-            UpstreamCluster = state.UpstreamCluster,
-            UpstreamTransportFailureReason = state.UpstreamTransportFailureReason,
-            UpstreamAttempts = state.UpstreamAttempts,
-            DownstreamRemote = _connection.RemoteEndPoint,
-            DownstreamLocal = _connection.DestinationEndPoint,
-            RouteName = state.RouteName,
-        };
+        var facts = HttpContextAccessLog.Facts(_log, "HTTP/1.1", code, flags, _connection);
         var headers = new FastPathLogHeaders(this);
         foreach (var log in http.AccessLogs)
         {
             AccessLogSink.For(log).Write(AccessLogEntry.Capture(log.Format, ref headers, facts));
         }
     }
-
-    private static long Milliseconds(long from, long to) => (long)Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
 
     private string? ResponseHeaderForLog(string name)
     {

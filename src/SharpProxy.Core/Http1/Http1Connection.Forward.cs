@@ -248,7 +248,7 @@ internal sealed partial class Http1Connection
                     {
                         TryResult.Responded or TryResult.RetryStatus or TryResult.ResponseBroken => _tryStatus,
                         TryResult.Overflow => 503,
-                        _ => StatusFor(_tryFailure),
+                        _ => HttpForwarder.StatusFor(_tryFailure),
                     };
                     if (cluster.Outlier is { } outlier && result != TryResult.Overflow && status != 499)
                     {
@@ -284,7 +284,7 @@ internal sealed partial class Http1Connection
                     }
 
                     var retriable = policy is not null && RetryRules.ShouldRetry(policy, _tryFailure);
-                    if (!(retriable && canRetry && AcquireRetry(cluster, ref retriesHeld, ref retryOverflow)))
+                    if (!(retriable && canRetry && HttpForwarder.AcquireRetry(cluster, ref retriesHeld, ref retryOverflow)))
                     {
                         return await ReplyToFailureAsync(cluster, host, _tryFailure, retriable && !retryOverflow, retryOverflow).ConfigureAwait(false);
                     }
@@ -336,25 +336,6 @@ internal sealed partial class Http1Connection
 
     private static long DeadlineAfter(TimeSpan timeout) =>
         timeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
-
-    private static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
-    {
-        if (cluster.TryAcquireRetry())
-        {
-            held++;
-            return true;
-        }
-
-        overflowed = true;
-        return false;
-    }
-
-    private static int StatusFor(UpstreamFailure failure) => failure switch
-    {
-        UpstreamFailure.DownstreamAborted => 499,
-        UpstreamFailure.RouteTimeout or UpstreamFailure.PerTryTimeout => 504,
-        _ => 503,
-    };
 
     private void ArmTimer(long routeDeadline, TimeSpan? perTry)
     {
@@ -597,25 +578,20 @@ internal sealed partial class Http1Connection
                 cluster.Stats.OnTimeout();
                 return await LocalReplyAsync(
                     504,
-                    WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout, retryOverflow),
+                    HttpForwarder.WithRetryLimit(ResponseFlags.UpstreamRequestTimeout, retriesExhausted && failure == UpstreamFailure.PerTryTimeout, retryOverflow),
                     "upstream request timeout").ConfigureAwait(false);
             case UpstreamFailure.ConnectFailure:
                 return await LocalReplyAsync(
                     503,
-                    WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
+                    HttpForwarder.WithRetryLimit(ResponseFlags.UpstreamConnectionFailure, retriesExhausted, retryOverflow),
                     "upstream connect error or disconnect/reset before headers. reset reason: connection failure").ConfigureAwait(false);
             default:
                 return await LocalReplyAsync(
                     503,
-                    WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted, retryOverflow),
+                    HttpForwarder.WithRetryLimit(ResponseFlags.UpstreamRemoteReset, retriesExhausted, retryOverflow),
                     "upstream connect error or disconnect/reset before headers. reset reason: connection termination").ConfigureAwait(false);
         }
     }
-
-    private static string WithRetryLimit(string flags, bool retriesExhausted, bool retryOverflow) =>
-        retryOverflow ? flags + "," + ResponseFlags.UpstreamOverflow
-        : retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded
-        : flags;
 
     /// <summary>An Envoy-shaped local reply (status, flag header, text body); the connection stays open unless the client asked.</summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]

@@ -400,7 +400,7 @@ internal sealed partial class Http1Connection
         if (_lastTarget is null || !Ascii.Equals(target, _lastTarget))
         {
             _lastTarget = Encoding.ASCII.GetString(target);
-            SplitTarget(_lastTarget, out _lastPath, out _lastQuery);
+            Pipeline.ProxyPipeline.SplitTarget(_lastTarget, out _lastPath, out _lastQuery);
         }
 
         // Header strings: a value identical to the one in the same position on the previous request is reused.
@@ -433,26 +433,6 @@ internal sealed partial class Http1Connection
         }
 
         return Next.Continue;
-    }
-
-    private static void SplitTarget(string rawTarget, out string path, out string query)
-    {
-        var fragmentStart = rawTarget.IndexOf('#');
-        if (fragmentStart >= 0)
-        {
-            rawTarget = rawTarget[..fragmentStart];
-        }
-
-        var queryStart = rawTarget.IndexOf('?');
-        if (queryStart < 0)
-        {
-            path = rawTarget;
-            query = "";
-            return;
-        }
-
-        path = rawTarget[..queryStart];
-        query = rawTarget[(queryStart + 1)..];
     }
 
     private static string MethodString(ReadOnlySpan<byte> method) => method switch

@@ -313,7 +313,8 @@ internal sealed partial class ProxyPipeline(SnapshotHolder snapshots, IRandomSou
 
     private static bool IsGrpc(HttpRequest request) => HttpRequestTelemetry.IsGrpc(request);
 
-    private static void SplitTarget(string rawTarget, out string path, out string query)
+    /// <summary>Path and query of an origin-form target (a fragment is cut off first, as Envoy does).</summary>
+    internal static void SplitTarget(string rawTarget, out string path, out string query)
     {
         var queryStart = rawTarget.IndexOf('?');
         var fragmentStart = rawTarget.IndexOf('#');

@@ -231,7 +231,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
         }
     }
 
-    private static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
+    internal static bool AcquireRetry(ClusterState cluster, ref int held, ref bool overflowed)
     {
         if (cluster.TryAcquireRetry())
         {
@@ -356,7 +356,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
     /// <summary>HTTP/2 REFUSED_STREAM (RFC 9113 section 7): the server did not process the request, so it is safe to retry.</summary>
     private const long RefusedStreamErrorCode = 0x7;
 
-    private static int StatusFor(UpstreamFailure failure) => failure switch
+    internal static int StatusFor(UpstreamFailure failure) => failure switch
     {
         UpstreamFailure.DownstreamAborted => 499,
         UpstreamFailure.RouteTimeout or UpstreamFailure.PerTryTimeout => StatusCodes.Status504GatewayTimeout,
@@ -530,7 +530,7 @@ internal sealed partial class HttpForwarder(ILogger logger)
     /// Envoy adds UO when max_retries refused the retry, and URX when the failure was one the policy retries but no
     /// retry was left (flags in Envoy's order).
     /// </summary>
-    private static string WithRetryLimit(string flags, bool retriesExhausted, bool retryOverflow) =>
+    internal static string WithRetryLimit(string flags, bool retriesExhausted, bool retryOverflow) =>
         retryOverflow ? flags + "," + ResponseFlags.UpstreamOverflow
         : retriesExhausted ? flags + "," + ResponseFlags.UpstreamRetryLimitExceeded
         : flags;

@@ -26,12 +26,18 @@ internal static class HttpContextAccessLog
         // This proxy's own flag (as the metrics use it); the response header may have come from an upstream proxy.
         var flags = state.ResponseFlags
             ?? (context.RequestAborted.IsCancellationRequested && !response.HasStarted ? Filters.ResponseFlags.DownstreamConnectionTermination : null);
+        return Facts(state, context.Request.Protocol, response.StatusCode, flags, connection);
+    }
+
+    /// <summary>The facts of a finished request from what both paths record (the fast path calls this directly).</summary>
+    public static AccessLogFacts Facts(RequestLogState state, string protocol, int responseCode, string? flags, ProxyConnectionFeature connection)
+    {
         var now = Stopwatch.GetTimestamp();
         return new AccessLogFacts
         {
             StartTime = state.StartTime,
-            Protocol = context.Request.Protocol,
-            ResponseCode = response.StatusCode,
+            Protocol = protocol,
+            ResponseCode = responseCode,
             ResponseFlags = flags,
             ResponseCodeDetails = state.ResponseCodeDetails ?? AccessLogEntry.DetailsForFlags(flags, state.ResponseStartTimestamp != 0),
             BytesReceived = state.BytesReceived,
