@@ -11,6 +11,7 @@ using SharpProxy.Core.Filters;
 using SharpProxy.Core.LoadBalancing;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Telemetry.Metrics;
+using SharpProxy.Core.Transport;
 using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Http1;
@@ -381,7 +382,7 @@ internal sealed partial class Http1Connection
                 upstream = fresh == 0 ? pool.TryTakeIdle(host) : null;
                 var reused = upstream is not null;
                 phase = 0;
-                upstream ??= await pool.AcquireAsync(host, _timer.Token).ConfigureAwait(false);
+                upstream ??= await pool.AcquireAsync(host, _socket.Loop, _timer.Token).ConfigureAwait(false);
                 phase = 1;
                 upstream.Requests++;
                 if (await SendRequestAsync(upstream).ConfigureAwait(false) && await ReadResponseHeadAsync(upstream).ConfigureAwait(false))
@@ -490,28 +491,28 @@ internal sealed partial class Http1Connection
     }
 
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
-    private async ValueTask SendRequestHeadAndBufferedBodyAsync(Socket socket)
+    private async ValueTask SendRequestHeadAndBufferedBodyAsync(LoopSocket socket)
     {
         var bodyStart = _start + _headEnd;
         if (_bodyInBuffer > 0 && _requestHeadLength + _bodyInBuffer <= _out.Length && _bodyInBuffer <= CoalesceLimit)
         {
             // Head and body in one send.
             Buffer.BlockCopy(_buffer, bodyStart, _out, _requestHeadLength, _bodyInBuffer);
-            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength + _bodyInBuffer), SocketFlags.None).ConfigureAwait(false);
+            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength + _bodyInBuffer)).ConfigureAwait(false);
         }
         else
         {
-            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength), SocketFlags.None).ConfigureAwait(false);
+            await socket.SendAsync(_out.AsMemory(0, _requestHeadLength)).ConfigureAwait(false);
             if (_bodyInBuffer > 0)
             {
-                await socket.SendAsync(_buffer.AsMemory(bodyStart, _bodyInBuffer), SocketFlags.None).ConfigureAwait(false);
+                await socket.SendAsync(_buffer.AsMemory(bodyStart, _bodyInBuffer)).ConfigureAwait(false);
             }
         }
     }
 
     /// <summary>The rest of a Content-Length body, from the client to the upstream as it arrives.</summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
-    private async ValueTask StreamRequestBodyAsync(Socket upstream)
+    private async ValueTask StreamRequestBodyAsync(LoopSocket upstream)
     {
         // Everything buffered so far was the head and the start of the body: the buffer is free for the rest.
         _start = _end = 0;
@@ -520,7 +521,7 @@ internal sealed partial class Http1Connection
             int read;
             try
             {
-                read = await _socket.ReceiveAsync(_buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+                read = await _socket.ReceiveAsync(_buffer.AsMemory(), _timer.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -535,7 +536,7 @@ internal sealed partial class Http1Connection
             }
 
             var forBody = (int)Math.Min(read, _bodyToStream);
-            await upstream.SendAsync(_buffer.AsMemory(0, forBody), SocketFlags.None).ConfigureAwait(false);
+            await upstream.SendAsync(_buffer.AsMemory(0, forBody)).ConfigureAwait(false);
             _bodyToStream -= forBody;
             _log.BytesReceived += forBody;
             if (forBody < read)
@@ -624,7 +625,7 @@ internal sealed partial class Http1Connection
         _responseStarted = true;
         try
         {
-            await _socket.SendAsync(_out.AsMemory(0, writer.Length), SocketFlags.None).ConfigureAwait(false);
+            await _socket.SendAsync(_out.AsMemory(0, writer.Length)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -649,7 +650,7 @@ internal sealed partial class Http1Connection
         _out = writer.Buffer;
         try
         {
-            await _socket.SendAsync(_out.AsMemory(0, writer.Length), SocketFlags.None).ConfigureAwait(false);
+            await _socket.SendAsync(_out.AsMemory(0, writer.Length)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {

@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Routing;
+using SharpProxy.Core.Transport;
 
 namespace SharpProxy.Core.Http1;
 
@@ -85,7 +86,7 @@ internal sealed partial class Http1Connection
                 upstream.Start = 0;
             }
 
-            var read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(upstream.End), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+            var read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(upstream.End), _timer.Token).ConfigureAwait(false);
             if (read == 0)
             {
                 if (received == 0 && upstream.Requests > 1)
@@ -354,7 +355,7 @@ internal sealed partial class Http1Connection
             int read;
             try
             {
-                read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+                read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(), _timer.Token).ConfigureAwait(false);
             }
             catch (SocketException)
             {
@@ -398,7 +399,7 @@ internal sealed partial class Http1Connection
     private async ValueTask<int> ReceiveUpstreamAsync(Http1UpstreamConnection upstream, byte[] buffer)
     {
         upstream.Start = upstream.End = 0;
-        var read = await upstream.Socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, _timer.Token).ConfigureAwait(false);
+        var read = await upstream.Socket.ReceiveAsync(buffer.AsMemory(), _timer.Token).ConfigureAwait(false);
         if (read == 0)
         {
             throw new IOException("upstream closed the connection mid-body");
@@ -413,7 +414,7 @@ internal sealed partial class Http1Connection
         _responseStarted = true;
         try
         {
-            await _socket.SendAsync(data, SocketFlags.None).ConfigureAwait(false);
+            await _socket.SendAsync(data).ConfigureAwait(false);
         }
         catch
         {

@@ -34,6 +34,9 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
 
     public StatsStore Stats { get; init; } = StatsStore.Process;
 
+    /// <summary>One epoll loop per worker (Linux, unless SHARPPROXY_EVENT_LOOP=0); null = .NET's socket engine.</summary>
+    public Transport.SocketEventLoops? Loops { get; init; }
+
     private readonly ConcurrentDictionary<Http1Connection, byte> _connections = new();
     private volatile bool _draining;
 

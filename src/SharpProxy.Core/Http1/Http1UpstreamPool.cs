@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
+using SharpProxy.Core.Transport;
 using SharpProxy.Core.Upstream;
 
 namespace SharpProxy.Core.Http1;
@@ -15,7 +16,7 @@ internal sealed class Http1UpstreamConnection
     private readonly bool _heldSlot;
     private int _closed;
 
-    public Http1UpstreamConnection(Http1UpstreamPool pool, HostState host, Socket socket, bool heldSlot)
+    public Http1UpstreamConnection(Http1UpstreamPool pool, HostState host, LoopSocket socket, bool heldSlot)
     {
         _pool = pool;
         Host = host;
@@ -26,7 +27,7 @@ internal sealed class Http1UpstreamConnection
 
     public HostState Host { get; }
 
-    public Socket Socket { get; }
+    public LoopSocket Socket { get; }
 
     /// <summary>Receive buffer; bytes [Start, End) are read and not consumed.</summary>
     public byte[] Buffer { get; }
@@ -122,7 +123,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             try
             {
                 var idle = now - connection.IdleSince;
-                usable = idle < _idleTimeoutTicks && (idle < s_checkAfterTicks || !connection.Socket.Poll(0, SelectMode.SelectRead));
+                usable = idle < _idleTimeoutTicks && (idle < s_checkAfterTicks || !connection.Socket.Socket.Poll(0, SelectMode.SelectRead));
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
@@ -144,7 +145,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
     /// pending) or a new one once another connection of the cluster closes, whichever comes first.
     /// </summary>
     /// <exception cref="UpstreamOverflowException">max_pending_requests refused the wait.</exception>
-    public async ValueTask<Http1UpstreamConnection> AcquireAsync(HostState host, CancellationToken cancellationToken)
+    public async ValueTask<Http1UpstreamConnection> AcquireAsync(HostState host, SocketEventLoop? loop, CancellationToken cancellationToken)
     {
         var connections = _byHost.GetOrAdd(host, static _ => new HostConnections());
         var resources = _cluster.Resources;
@@ -187,7 +188,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             }
         }
 
-        return await ConnectAsync(host, connections, heldSlot, cancellationToken).ConfigureAwait(false);
+        return await ConnectAsync(host, connections, heldSlot, loop, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A connection handed over by <see cref="Return"/>, or null once a max_connections slot was taken.</summary>
@@ -230,7 +231,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
         return null;
     }
 
-    private async ValueTask<Http1UpstreamConnection> ConnectAsync(HostState host, HostConnections connections, bool heldSlot, CancellationToken cancellationToken)
+    private async ValueTask<Http1UpstreamConnection> ConnectAsync(HostState host, HostConnections connections, bool heldSlot, SocketEventLoop? loop, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var connectTimeout = _cluster.Config.ConnectTimeout;
@@ -239,10 +240,11 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             timeout.CancelAfter(connectTimeout);
         }
 
-        Socket socket;
+        LoopSocket socket;
         try
         {
-            socket = await UpstreamConnector.ConnectAsync(_cluster, host.EndPoint, timeout.Token).ConfigureAwait(false);
+            var target = UpstreamConnector.CreateSocket(_cluster, host.EndPoint, out var unconnected);
+            socket = await LoopSocket.ConnectAsync(unconnected, target, loop, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Transport;
 using SharpProxy.Interception;
 
 namespace SharpProxy.Core.Listeners;
@@ -269,13 +270,25 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 }
             }
 
+            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
+
+            // On the fast path's event loop from the first peek when the connection may stay there: a socket .NET's
+            // engine has polled stays in its epoll set too, which would wake both for every event.
+            var loop = hello is null ? Http1FastPath?.Loops?.For(worker) : null;
+            LoopSocket? looped = null;
             HttpProtocols? sniffed = null;
             if (hello?.IsTls != true && FilterChainSelector.NeedsApplicationProtocol(chains))
             {
                 // Peeked, not read: a chain that relays bytes must see them all, from the socket itself.
-                sniffed = await PeekSniffAsync(socket).ConfigureAwait(false);
+                if (loop is not null)
+                {
+                    looped = new LoopSocket(socket, loop);
+                }
+
+                sniffed = looped is not null ? await PeekSniffAsync(looped).ConfigureAwait(false) : await PeekSniffAsync(socket).ConfigureAwait(false);
                 if (sniffed is null)
                 {
+                    looped?.Dispose();
                     socket.Dispose();
                     return;
                 }
@@ -292,11 +305,20 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             if (chain is null || (chain.Http is null && chain.TcpProxy is null))
             {
                 Log.NoFilterChain(_logger, listener.Config.Name, destination);
+                looped?.Dispose();
                 socket.Dispose();
                 return;
             }
 
-            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
+            var fastPathChain = Http1FastPath is not null && chain.Tls is null && chain.Http is { } http
+                && http.Codec != CodecType.Http2 && Http1.Http1FastPath.Supports(http);
+            if (!fastPathChain)
+            {
+                // Everything but the fast path runs on .NET's socket engine.
+                looped?.Detach();
+                looped = null;
+            }
+
             if (chain.TcpProxy is { } tcp)
             {
                 bound.Stats.OnConnectionOpened();
@@ -338,24 +360,27 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             }
 
             var codec = chain.Http!.Codec;
-            if (Http1FastPath is { } fastPath && codec != CodecType.Http2 && Http1.Http1FastPath.Supports(chain.Http))
+            if (fastPathChain && Http1FastPath is { } fastPath)
             {
+                looped ??= new LoopSocket(socket, loop);
                 if (codec == CodecType.Auto && sniffed is null)
                 {
                     // Peeked, so an HTTP/2 connection reaches Kestrel straight from the socket, not through a hand-off.
-                    sniffed = await PeekSniffAsync(socket).ConfigureAwait(false);
+                    sniffed = await PeekSniffAsync(looped).ConfigureAwait(false);
                     if (sniffed is null)
                     {
-                        socket.Dispose();
+                        looped.Dispose();
                         return;
                     }
                 }
 
                 if (codec == CodecType.Http1 || sniffed == HttpProtocols.Http1)
                 {
-                    await ServeOnFastPathAsync(bound, socket, fastPath, feature, sniffHttp2: false).ConfigureAwait(false);
+                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, sniffHttp2: false).ConfigureAwait(false);
                     return;
                 }
+
+                looped.Detach();
             }
 
             await DispatchToKestrelAsync(bound, socket, codec switch
@@ -378,12 +403,12 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private static async Task ServeOnFastPathAsync(BoundListener bound, Socket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool sniffHttp2)
+    private static async Task ServeOnFastPathAsync(BoundListener bound, LoopSocket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool sniffHttp2)
     {
         bound.Stats.OnConnectionOpened();
 
         // Closed when its listener, removed from the config, has drained for the drain time (on either path).
-        var drained = bound.DrainExpired.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
+        var drained = bound.DrainExpired.UnsafeRegister(static s => ((LoopSocket)s!).Dispose(), socket);
         var handedOff = await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2).ConfigureAwait(false);
         if (handedOff is null)
         {
@@ -471,7 +496,10 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     /// Classifies the first bytes with MSG_PEEK, leaving them in the socket: HTTP/2 preface or HTTP/1.x. Null when the
     /// peer closed or stayed silent past the timeout. Only used when chains match on application_protocols.
     /// </summary>
-    internal static async ValueTask<HttpProtocols?> PeekSniffAsync(Socket socket)
+    internal static ValueTask<HttpProtocols?> PeekSniffAsync(Socket socket) => PeekSniffAsync(new LoopSocket(socket, loop: null));
+
+    /// <inheritdoc cref="PeekSniffAsync(Socket)"/>
+    internal static async ValueTask<HttpProtocols?> PeekSniffAsync(LoopSocket socket)
     {
         using var timeout = new CancellationTokenSource(SniffTimeout);
         var buffer = new byte[Http2Preface.Bytes.Length];
@@ -492,8 +520,9 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                     return verdict == Http2Preface.Verdict.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
                 }
 
-                // A peek returns at once while unread bytes wait; pause briefly until more arrive.
-                if (peeked == previous)
+                // On .NET's engine a peek returns at once while unread bytes wait: pause briefly until more arrive (on an
+                // event loop a short peek already waits for new bytes).
+                if (peeked == previous && socket.Loop is null)
                 {
                     await Task.Delay(5, timeout.Token).ConfigureAwait(false);
                 }

@@ -85,9 +85,13 @@ internal static partial class ProxyServer
         using var tracerProvider = TracingSetup.Start(config, logger);
         await using var listeners = new ListenerManager(transport, holder, options.Concurrency, loggerFactory) { DrainTime = options.DrainTime };
         var pipeline = new ProxyPipeline(holder, new SharedRandomSource(), loggerFactory.CreateLogger<ProxyPipeline>());
+        var fastPathLogger = loggerFactory.CreateLogger<Core.Http1.Http1FastPath>();
+        using var eventLoops = options.Http1FastPath && Core.Transport.SocketEventLoops.EnabledByEnvironment
+            ? new Core.Transport.SocketEventLoops(options.Concurrency, fastPathLogger)
+            : null;
         if (options.Http1FastPath)
         {
-            listeners.Http1FastPath = new Core.Http1.Http1FastPath(holder, transport, new SharedRandomSource(), loggerFactory.CreateLogger<Core.Http1.Http1FastPath>());
+            listeners.Http1FastPath = new Core.Http1.Http1FastPath(holder, transport, new SharedRandomSource(), fastPathLogger) { Loops = eventLoops };
         }
 
         var state = new ServerState(holder, listeners, bootstrap, options);
