@@ -197,6 +197,46 @@ public sealed class Http1PathTests(ITestOutputHelper output)
         output.WriteLine($"descriptors before: {before}, after 40 closed connections: {after}");
     }
 
+    [Fact]
+    public async Task FastPathConnections_LiveOnTheWorkersEventLoop_AndLeaveItWhenClosed()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]));
+        var client = bed.CreateHttp1Client();
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await client.GetAsync("/loop/" + i);
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, bed.Proxy);
+        }
+
+        var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
+        var loops = StatValue(stats, "http1_fast_path.event_loops");
+        var sockets = StatValue(stats, "http1_fast_path.event_loop_sockets");
+        output.WriteLine($"fast path expected: {FastPathExpected}; event loops: {loops}; sockets in them: {sockets}");
+        if (!FastPathExpected)
+        {
+            Assert.Equal(0, loops);
+            Assert.Equal(0, sockets);
+            client.Dispose();
+            return;
+        }
+
+        Assert.True(loops >= 1, "one event loop per worker");
+
+        // The client's keep-alive connection and the pooled upstream connection that served its three requests.
+        Assert.Equal(2, sockets);
+
+        client.Dispose();
+        await Polling.UntilAsync(
+            async () =>
+            {
+                var (_, now) = await bed.Proxy.AdminGetAsync("/stats");
+                sockets = StatValue(now, "http1_fast_path.event_loop_sockets");
+                return sockets == 1;
+            },
+            TimeSpan.FromSeconds(10),
+            "the closed client connection to leave the event loop (the idle upstream connection stays pooled)");
+    }
+
     private static long StatValue(string stats, string name)
     {
         foreach (var line in stats.Split('\n'))

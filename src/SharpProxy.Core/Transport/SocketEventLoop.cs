@@ -259,6 +259,21 @@ internal sealed class SocketEventLoops : IDisposable
 
     public SocketEventLoop For(int worker) => _loops[(uint)worker % (uint)_loops.Length];
 
+    /// <summary>Sockets in all loops' epoll sets now (downstream connections and pooled upstream ones).</summary>
+    public int Registered
+    {
+        get
+        {
+            var total = 0;
+            foreach (var loop in _loops)
+            {
+                total += loop.Registered;
+            }
+
+            return total;
+        }
+    }
+
     public void Dispose()
     {
         foreach (var loop in _loops)
