@@ -47,7 +47,7 @@ internal sealed partial class Http1Connection
 
     private void WriteAccessLogs(HttpConnectionManagerConfig http, int code, string? flags)
     {
-        var facts = HttpContextAccessLog.Facts(_log, "HTTP/1.1", code, flags, _connection);
+        var facts = HttpContextAccessLog.Facts(_log, _socket.Protocol, code, flags, _connection);
         var headers = new FastPathLogHeaders(this);
         foreach (var log in http.AccessLogs)
         {

@@ -41,7 +41,7 @@ internal sealed partial class Http1Connection
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(300);
 
     private readonly Http1FastPath _owner;
-    private readonly LoopSocket _socket;
+    private readonly IByteTransport _socket;
     private readonly ProxyConnectionFeature _connection;
     private readonly bool _sniffHttp2;
     private readonly HeaderDictionary _headers = new();
@@ -71,7 +71,7 @@ internal sealed partial class Http1Connection
     private bool _responseStarted;
     private volatile bool _idle;
 
-    private Http1Connection(Http1FastPath owner, LoopSocket socket, ProxyConnectionFeature connection, bool sniffHttp2)
+    private Http1Connection(Http1FastPath owner, IByteTransport socket, ProxyConnectionFeature connection, bool sniffHttp2)
     {
         _owner = owner;
         _socket = socket;
@@ -92,7 +92,7 @@ internal sealed partial class Http1Connection
     /// Serves the connection until it closes, or hands it to Kestrel. Returns the Kestrel connection when handed off
     /// (it then owns the socket), null when the fast path closed the socket itself.
     /// </summary>
-    public static async Task<KestrelHandoff?> RunAsync(Http1FastPath owner, LoopSocket socket, ProxyConnectionFeature connection, bool sniffHttp2)
+    public static async Task<KestrelHandoff?> RunAsync(Http1FastPath owner, IByteTransport socket, ProxyConnectionFeature connection, bool sniffHttp2)
     {
         var served = new Http1Connection(owner, socket, connection, sniffHttp2);
         owner.Register(served);
@@ -246,7 +246,7 @@ internal sealed partial class Http1Connection
     {
         Log.HandedOff(_owner.Logger, _connection.ListenerName);
         _owner.OnHandOff();
-        return KestrelHandoff.TryDispatch(_owner.Transport, endpoint, _socket.Detach(), _buffer.AsSpan(_start, _end - _start), _connection, out var handoff)
+        return KestrelHandoff.TryDispatch(_owner.Transport, endpoint, _socket.ForKestrel(), _buffer.AsSpan(_start, _end - _start), _connection, out var handoff)
             ? handoff
             : null;
     }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using SharpProxy.Core.Listeners;
+using SharpProxy.Core.Transport;
 
 namespace SharpProxy.Core.Http1;
 
@@ -22,7 +23,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
 {
     private static long s_nextId;
 
-    private readonly Socket _socket;
+    private readonly IByteTransport _socket;
     private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
     private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
     private readonly CancellationTokenSource _closed = new();
@@ -31,7 +32,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
     private Task _sending = Task.CompletedTask;
     private int _disposed;
 
-    private KestrelHandoff(Socket socket)
+    private KestrelHandoff(IByteTransport socket)
     {
         _socket = socket;
         ConnectionId = "fastpath-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -60,7 +61,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
     /// Queues the connection on Kestrel's <paramref name="endpoint"/>; <paramref name="buffered"/> is what the fast path
     /// read and did not consume. False (socket closed) when Kestrel is not accepting.
     /// </summary>
-    public static bool TryDispatch(DispatchTransport transport, string endpoint, Socket socket, ReadOnlySpan<byte> buffered, ProxyConnectionFeature feature, out KestrelHandoff connection)
+    public static bool TryDispatch(DispatchTransport transport, string endpoint, IByteTransport socket, ReadOnlySpan<byte> buffered, ProxyConnectionFeature feature, out KestrelHandoff connection)
     {
         connection = new KestrelHandoff(socket);
         connection._features.Set(feature);
@@ -110,19 +111,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
 
     private void Close()
     {
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer.
-        }
-        catch (ObjectDisposedException)
-        {
-            return;
-        }
-
+        _socket.Shutdown();
         _socket.Dispose();
         try
         {
@@ -147,7 +136,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
             while (true)
             {
                 var memory = writer.GetMemory(4096);
-                var read = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                var read = await _socket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
@@ -180,7 +169,7 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
                 var buffer = result.Buffer;
                 foreach (var segment in buffer)
                 {
-                    await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                    await _socket.SendAsync(segment).ConfigureAwait(false);
                 }
 
                 reader.AdvanceTo(buffer.End);

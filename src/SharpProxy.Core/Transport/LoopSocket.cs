@@ -17,7 +17,7 @@ namespace SharpProxy.Core.Transport;
 /// bytes than asked leaves the socket "drained", and the next read waits for epoll's edge instead of calling recv(2) to
 /// learn EAGAIN; with edge-triggered epoll any byte arriving after that read raises a new event.
 /// </remarks>
-internal sealed class LoopSocket : IDisposable
+internal sealed class LoopSocket : IByteTransport
 {
     private const int Open = 0;
     private const int Closed = 1;
@@ -73,6 +73,14 @@ internal sealed class LoopSocket : IDisposable
     }
 
     public Socket Socket { get; }
+
+    public EndPoint? LocalEndPoint => Socket.LocalEndPoint;
+
+    public EndPoint? RemoteEndPoint => Socket.RemoteEndPoint;
+
+    public string Protocol => "HTTP/1.1";
+
+    public IByteTransport ForKestrel() => _loop is null ? this : new LoopSocket(Detach(), null);
 
     /// <summary>The loop whose thread runs this socket's continuations; null on .NET's engine.</summary>
     public SocketEventLoop? Loop => _loop;
