@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Tasks.Sources;
 
 namespace SharpProxy.Core.Transport;
 
@@ -29,11 +28,12 @@ internal sealed class LoopSocket : IByteTransport
     private readonly SocketEventLoop? _loop;
     private readonly Lock _readLock = new();
     private readonly Lock _writeLock = new();
-    private readonly Operation _read = new();
-    private readonly Operation _write = new();
+    private readonly ReusableValueTaskSource _read = new();
+    private readonly ReusableValueTaskSource _write = new();
     private int _state;
 
     private bool _readReady;
+    private bool _readHangup;
     private bool _readParked;
     private bool _peekedShort;
     private Memory<byte> _readBuffer;
@@ -196,7 +196,7 @@ internal sealed class LoopSocket : IByteTransport
                 var error = TryReceive(buffer.Span, flags, out var read);
                 if (error == SocketError.Success)
                 {
-                    if (read > 0 && read < buffer.Length)
+                    if (read > 0 && read < buffer.Length && !_readHangup)
                     {
                         _readReady = false;
                         _peekedShort = peek;
@@ -319,7 +319,7 @@ internal sealed class LoopSocket : IByteTransport
     {
         if ((events & (Epoll.In | Epoll.RdHup | Epoll.Hup | Epoll.Err)) != 0)
         {
-            OnReadable();
+            OnReadable((events & (Epoll.RdHup | Epoll.Hup | Epoll.Err)) != 0);
         }
 
         if ((events & (Epoll.Out | Epoll.Hup | Epoll.Err)) != 0)
@@ -328,7 +328,7 @@ internal sealed class LoopSocket : IByteTransport
         }
     }
 
-    private void OnReadable()
+    private void OnReadable(bool hangup)
     {
         int read;
         SocketError error;
@@ -336,6 +336,10 @@ internal sealed class LoopSocket : IByteTransport
         lock (_readLock)
         {
             _readReady = true;
+
+            // The end of the stream (or an error) stays readable, and an edge-triggered set reports it once: a short
+            // read after it must not mark the socket drained, or the next read would wait for an edge that never comes.
+            _readHangup |= hangup;
             if (!_readParked)
             {
                 return;
@@ -348,7 +352,7 @@ internal sealed class LoopSocket : IByteTransport
                 return;
             }
 
-            if (error == SocketError.Success && read > 0 && read < _readBuffer.Length)
+            if (error == SocketError.Success && read > 0 && read < _readBuffer.Length && !_readHangup)
             {
                 _readReady = false;
                 _peekedShort = (_readFlags & SocketFlags.Peek) != 0;
@@ -578,28 +582,5 @@ internal sealed class LoopSocket : IByteTransport
             registration.Unregister();
             _write.SetException(error);
         }
-    }
-
-    /// <summary>One direction's reusable awaitable; continuations run on the thread that completes it (the loop's).</summary>
-    private sealed class Operation : IValueTaskSource<int>, IValueTaskSource
-    {
-        private ManualResetValueTaskSourceCore<int> _core;
-
-        public short Version => _core.Version;
-
-        public void Reset() => _core.Reset();
-
-        public void SetResult(int result) => _core.SetResult(result);
-
-        public void SetException(Exception error) => _core.SetException(error);
-
-        public int GetResult(short token) => _core.GetResult(token);
-
-        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
-
-        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _core.OnCompleted(continuation, state, token, flags);
     }
 }

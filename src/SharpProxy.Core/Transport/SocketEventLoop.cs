@@ -25,6 +25,7 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
     private readonly Lock _slotsLock = new();
     private readonly Stack<int> _freeSlots = new();
     private readonly ILogger? _logger;
+    private readonly List<IDeferredFlush> _deferred = [];
     private LoopSocket?[] _slots = new LoopSocket?[64];
     private int _usedSlots;
     private uint _generation;
@@ -70,6 +71,12 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Runs <paramref name="flush"/> once the loop has handled every event of the current epoll batch, so what several
+    /// events wrote to one connection leaves in one send. Only on the loop's thread.
+    /// </summary>
+    internal void DeferFlush(IDeferredFlush flush) => _deferred.Add(flush);
 
     /// <summary>True on this loop's own thread.</summary>
     public bool IsCurrentThread => Thread.CurrentThread == _thread;
@@ -184,6 +191,21 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
                         }
                     }
                 }
+
+                // A flush may defer another one (more was written meanwhile): the list is read by index as it grows.
+                for (var i = 0; i < _deferred.Count; i++)
+                {
+                    try
+                    {
+                        _deferred[i].FlushDeferred();
+                    }
+                    catch (Exception ex)
+                    {
+                        Log.HandlerFailed(_logger, Index, ex);
+                    }
+                }
+
+                _deferred.Clear();
             }
         }
         finally
@@ -234,6 +256,12 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
         [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "worker {Index}: a socket event handler failed")]
         private static partial void HandlerFailedMessage(ILogger logger, int index, Exception ex);
     }
+}
+
+/// <summary>Something that writes at the end of an event batch (<see cref="SocketEventLoop.DeferFlush"/>).</summary>
+internal interface IDeferredFlush
+{
+    void FlushDeferred();
 }
 
 /// <summary>One event loop per worker (--concurrency), made when the HTTP/1.1 fast path runs on Linux.</summary>

@@ -171,6 +171,22 @@ public sealed class LoopSocketTests : IDisposable
         Assert.Equal(0, await pending.WaitAsync(Timeout));
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task BytesThenEnd_BothSeenByTheLoopBeforeAnyRead_TheReadAfterTheBytesReturnsZero(bool onLoop)
+    {
+        // The loop handles the edge for "bytes and end of stream" before anyone reads: the read that takes the bytes is
+        // short, but the end is still pending and the next read must see it, not wait for an edge that never comes.
+        var (socket, peer) = await PairAsync(onLoop);
+        var buffer = new byte[64];
+        peer.Send("last words"u8);
+        peer.Shutdown(SocketShutdown.Send);
+        await Task.Delay(100);
+
+        Assert.Equal(10, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Timeout));
+        Assert.Equal(0, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Timeout));
+    }
+
     [Fact]
     public async Task Peek_LeavesTheBytes_AShortPeekWaitsForMore_AReadTakesThemAll()
     {
