@@ -141,7 +141,7 @@ internal sealed class HpackDecoder
     }
 
     /// <summary>Integer with an N-bit prefix (5.1); rejects values above int.MaxValue and over-long encodings.</summary>
-    private static bool TryReadInteger(ReadOnlySpan<byte> block, ref int position, int prefixBits, out int value)
+    internal static bool TryReadInteger(ReadOnlySpan<byte> block, ref int position, int prefixBits, out int value)
     {
         int mask = (1 << prefixBits) - 1;
         int result = block[position++] & mask;

@@ -161,7 +161,7 @@ internal static class Huffman
     }
 
     /// <summary>The most bytes <paramref name="encodedLength"/> Huffman-coded bytes can decode to (5 bits per symbol at best).</summary>
-    public static int GetMaxDecodedLength(int encodedLength) => (int)((long)encodedLength * 8 / 5);
+    public static int GetMaxDecodedLength(int encodedLength) => (int)Math.Min(int.MaxValue, (long)encodedLength * 8 / 5);
 
     internal const int InvalidInput = -1;
     internal const int DestinationTooSmall = -2;
