@@ -11,11 +11,12 @@ internal static class HpackEncoder
 
     /// <summary>
     /// Writes <c>:status</c>: the static indexed field for 200, 204, 206, 304, 400, 404 and 500, else a literal
-    /// with the static name 8 and three ASCII digits. Returns bytes written, or -1 when <paramref name="dest"/> is too small.
+    /// with the static name 8 and three ASCII digits (zero-padded, so any 0..999 an HTTP/1.1 status line can carry).
+    /// Returns bytes written, or -1 when <paramref name="dest"/> is too small; a status outside 0..999 is a caller bug and throws.
     /// </summary>
     public static int EncodeStatus(int status, Span<byte> dest)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(status, 100);
+        ArgumentOutOfRangeException.ThrowIfNegative(status);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 999);
         int staticIndex = status switch
         {

@@ -10,6 +10,10 @@ internal static class HpackStaticTable
     private static readonly byte[][] Names = new byte[Count + 1][];
     private static readonly byte[][] Values = new byte[Count + 1][];
 
+    // Static indices by name length, lowest index first and one per distinct name: the encoder's name lookup
+    // compares only names of the right length.
+    private static readonly int[][] IndicesByNameLength;
+
     static HpackStaticTable()
     {
         Names[0] = [];
@@ -75,6 +79,21 @@ internal static class HpackStaticTable
         Set(59, "vary", "");
         Set(60, "via", "");
         Set(61, "www-authenticate", "");
+
+        int longest = 0;
+        for (int index = 1; index <= Count; index++)
+            longest = Math.Max(longest, Names[index].Length);
+        var buckets = new List<int>[longest + 1];
+        for (int index = 1; index <= Count; index++)
+        {
+            byte[] name = Names[index];
+            if (index > 1 && Names[index - 1].AsSpan().SequenceEqual(name))
+                continue; // same name as the previous entry (:method, :path, :scheme, :status): keep the lowest index
+            (buckets[name.Length] ??= []).Add(index);
+        }
+        IndicesByNameLength = new int[longest + 1][];
+        for (int length = 0; length <= longest; length++)
+            IndicesByNameLength[length] = buckets[length]?.ToArray() ?? [];
     }
 
     private static void Set(int index, string name, string value)
@@ -92,11 +111,11 @@ internal static class HpackStaticTable
     /// <summary>The lowest static index whose name equals <paramref name="name"/> byte for byte, or 0.</summary>
     public static int FindName(ReadOnlySpan<byte> name)
     {
-        byte[][] names = Names;
-        for (int index = 1; index <= Count; index++)
+        if ((uint)name.Length >= (uint)IndicesByNameLength.Length)
+            return 0;
+        foreach (int index in IndicesByNameLength[name.Length])
         {
-            byte[] candidate = names[index];
-            if (candidate.Length == name.Length && name.SequenceEqual(candidate))
+            if (name.SequenceEqual(Names[index]))
                 return index;
         }
         return 0;
@@ -105,12 +124,11 @@ internal static class HpackStaticTable
     /// <summary>As <see cref="FindName(ReadOnlySpan{byte})"/> for a name held as chars (a char matches only its own byte value).</summary>
     public static int FindName(ReadOnlySpan<char> name)
     {
-        byte[][] names = Names;
-        for (int index = 1; index <= Count; index++)
+        if ((uint)name.Length >= (uint)IndicesByNameLength.Length)
+            return 0;
+        foreach (int index in IndicesByNameLength[name.Length])
         {
-            byte[] candidate = names[index];
-            if (candidate.Length != name.Length)
-                continue;
+            byte[] candidate = Names[index];
             int i = 0;
             while (i < candidate.Length && name[i] == candidate[i])
                 i++;

@@ -33,6 +33,7 @@ public sealed class HpackEncoderTests
 
     [Theory]
     [InlineData(100)]
+    [InlineData(7)]
     [InlineData(302)]
     [InlineData(503)]
     [InlineData(999)]
@@ -40,10 +41,18 @@ public sealed class HpackEncoderTests
     {
         var buffer = new byte[8];
         Assert.Equal(5, HpackEncoder.EncodeStatus(status, buffer));
-        string digits = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string digits = status.ToString("000", System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal([0x08, 0x03, (byte)digits[0], (byte)digits[1], (byte)digits[2]], buffer.AsSpan(0, 5).ToArray());
         Assert.Equal([(":status", digits)], DecodeAll(buffer.AsSpan(0, 5)));
         Assert.Equal(-1, HpackEncoder.EncodeStatus(status, buffer.AsSpan(0, 4)));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1000)]
+    public void EncodeStatus_NotThreeDigits_Throws(int status)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => HpackEncoder.EncodeStatus(status, new byte[8]));
     }
 
     [Fact]
@@ -112,6 +121,26 @@ public sealed class HpackEncoderTests
             Assert.Equal(-1, HpackEncoder.EncodeHeader("x-request-id", "abc", buffer.AsSpan(0, size)));
         }
         Assert.Equal(written, HpackEncoder.EncodeHeader("x-request-id"u8, "abc"u8, buffer.AsSpan(0, written)));
+    }
+
+    [Fact]
+    public void StaticTable_FindName_GivesLowestIndexForEveryName()
+    {
+        for (int index = 1; index <= HpackStaticTable.Count; index++)
+        {
+            byte[] name = HpackStaticTable.Name(index).ToArray();
+            int lowest = 1;
+            while (!HpackStaticTable.Name(lowest).SequenceEqual(name))
+                lowest++;
+            Assert.Equal(lowest, HpackStaticTable.FindName(name));
+            Assert.Equal(lowest, HpackStaticTable.FindName(Encoding.ASCII.GetString(name).AsSpan()));
+        }
+        Assert.Equal(2, HpackStaticTable.FindName(":method"u8));
+        Assert.Equal(61, HpackStaticTable.FindName("www-authenticate"u8));
+        Assert.Equal(0, HpackStaticTable.FindName("x-unknown"u8));
+        Assert.Equal(0, HpackStaticTable.FindName(""u8));
+        Assert.Equal(0, HpackStaticTable.FindName(new string('a', 300).AsSpan()));
+        Assert.Equal(0, HpackStaticTable.FindName("cont\u0100nt-type".AsSpan()));
     }
 
     [Fact]
