@@ -29,6 +29,8 @@ public class HpackBenchmarks
     private readonly byte[] _encodeBuffer = new byte[4096];
     private byte[] _literalHuffmanBlock = [];
     private byte[] _indexedBlock = [];
+    private byte[] _huffmanUserAgent = [];
+    private readonly byte[] _huffmanOutput = new byte[256];
 
     [GlobalSetup]
     public void Setup()
@@ -52,7 +54,15 @@ public class HpackBenchmarks
         if (warm.Decode(_literalHuffmanBlock, _sink) != HpackError.None || warm.Decode(_indexedBlock, _sink) != HpackError.None)
             throw new InvalidOperationException("benchmark blocks do not decode");
         _decoder.Decode(_literalHuffmanBlock, _sink);
+
+        var userAgent = new List<byte>();
+        AppendHuffman(userAgent, RequestFields[4].Value);
+        _huffmanUserAgent = userAgent.Skip(1).ToArray(); // without the one-byte length prefix
     }
+
+    /// <summary>Huffman decoding alone: the 97-character user-agent value.</summary>
+    [Benchmark]
+    public int Huffman_Decode_UserAgent() => Huffman.Decode(_huffmanUserAgent, _huffmanOutput);
 
     [Benchmark(Baseline = true)]
     public int Decode_Request_HuffmanLiterals()

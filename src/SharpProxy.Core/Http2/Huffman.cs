@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace SharpProxy.Core.Http2;
 
 /// <summary>
@@ -169,13 +172,38 @@ internal static class Huffman
     /// <summary>As <see cref="Decode"/>, but tells a too small destination (<see cref="DestinationTooSmall"/>) from bad input (<see cref="InvalidInput"/>).</summary>
     internal static int DecodeCore(ReadOnlySpan<byte> src, Span<byte> dst)
     {
-        uint[] transitions = Transitions;
+        // Table indices are (state << 4) | nibble with state <= 255, always inside the 4096 entries.
+        ref uint transitions = ref MemoryMarshal.GetArrayDataReference(Transitions);
+        ref byte output = ref MemoryMarshal.GetReference(dst);
         int state = 0;
         int written = 0;
-        for (int i = 0; i < src.Length; i++)
+        uint flags = 0;
+        int i = 0;
+
+        // Fast loop, while a whole input byte's output (at most 2 symbols) fits: branch-free, every symbol byte is
+        // stored and the write position advances only when the entry emits. An EOS is noted in flags and
+        // checked once at the end (the bytes decoded after it are thrown away with the error).
+        int fastLimit = dst.Length - 2;
+        for (; i < src.Length && written <= fastLimit; i++)
         {
             int value = src[i];
-            uint high = transitions[(state << 4) | (value >> 4)];
+            uint high = Unsafe.Add(ref transitions, (state << 4) | (value >> 4));
+            Unsafe.Add(ref output, written) = (byte)(high >> 8);
+            written += (int)((high >> 16) & 1);
+            uint low = Unsafe.Add(ref transitions, (int)((high & 0xff) << 4) | (value & 0xf));
+            Unsafe.Add(ref output, written) = (byte)(low >> 8);
+            written += (int)((low >> 16) & 1);
+            state = (int)(low & 0xff);
+            flags |= high | low;
+        }
+        if ((flags & FailFlag) != 0)
+            return InvalidInput;
+
+        // Tail, when the destination is nearly full: checked writes.
+        for (; i < src.Length; i++)
+        {
+            int value = src[i];
+            uint high = Unsafe.Add(ref transitions, (state << 4) | (value >> 4));
             if ((high & (EmitFlag | FailFlag)) != 0)
             {
                 if ((high & FailFlag) != 0)
@@ -184,8 +212,7 @@ internal static class Huffman
                     return DestinationTooSmall;
                 dst[written++] = (byte)(high >> 8);
             }
-            state = (int)(high & 0xff);
-            uint low = transitions[(state << 4) | (value & 0xf)];
+            uint low = Unsafe.Add(ref transitions, (int)((high & 0xff) << 4) | (value & 0xf));
             if ((low & (EmitFlag | FailFlag)) != 0)
             {
                 if ((low & FailFlag) != 0)

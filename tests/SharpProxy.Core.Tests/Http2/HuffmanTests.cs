@@ -78,6 +78,13 @@ public sealed class HuffmanTests
             var output = new byte[Huffman.GetMaxDecodedLength(encoded.Length)];
             int written = Huffman.Decode(encoded, output);
             Assert.Equal(input, output.AsSpan(0, written).ToArray());
+
+            // Exactly sized and one byte short: the checked tail of the decoder takes over near the end.
+            var exact = new byte[input.Length];
+            Assert.Equal(input.Length, Huffman.Decode(encoded, exact));
+            Assert.Equal(input, exact);
+            if (input.Length > 0)
+                Assert.Equal(Huffman.DestinationTooSmall, Huffman.DecodeCore(encoded, new byte[input.Length - 1]));
         }
     }
 
@@ -95,6 +102,9 @@ public sealed class HuffmanTests
         // 'a' (00011) then EOS then padding.
         byte[] withEos = [0x1f, 0xff, 0xff, 0xff, 0xff];
         Assert.Equal(-1, Huffman.Decode(withEos, new byte[16]));
+        // Same through the checked tail (no room for the fast loop).
+        Assert.Equal(Huffman.InvalidInput, Huffman.DecodeCore([0xff, 0xff, 0xff, 0xff], []));
+        Assert.Equal(Huffman.InvalidInput, Huffman.DecodeCore(withEos, new byte[1]));
     }
 
     [Fact]
