@@ -9,6 +9,7 @@ using SharpProxy.Core.Http1;
 using SharpProxy.Core.Listeners;
 using SharpProxy.Core.Routing;
 using SharpProxy.Core.Snapshot;
+using SharpProxy.Core.Transport;
 
 namespace SharpProxy.Benchmarks.Forwarding;
 
@@ -34,6 +35,7 @@ public class Http1FastPathBenchmarks
     private Socket _client = null!;
     private Task _served = Task.CompletedTask;
     private ProxySnapshot _snapshot = null!;
+    private SocketEventLoops? _loops;
     private readonly byte[] _response = new byte[64 * 1024];
 
     [GlobalSetup]
@@ -75,7 +77,9 @@ public class Http1FastPathBenchmarks
             DestinationEndPoint = (IPEndPoint)server.LocalEndPoint!,
             RemoteEndPoint = (IPEndPoint)server.RemoteEndPoint!,
         };
-        _served = Http1Connection.RunAsync(fastPath, server, feature, sniffHttp2: false);
+        // The production setting: the connection lives on a worker's epoll loop (on Linux).
+        _loops = SocketEventLoops.EnabledByEnvironment ? new SocketEventLoops(1) : null;
+        _served = Http1Connection.RunAsync(fastPath, new LoopSocket(server, _loops?.For(0)), feature, sniffHttp2: false);
         if (Request(FewHeaders) != 200)
         {
             throw new InvalidOperationException("the fast path did not answer the upstream's 200");
@@ -87,6 +91,7 @@ public class Http1FastPathBenchmarks
     {
         _client.Dispose();
         _served.Wait(TimeSpan.FromSeconds(5));
+        _loops?.Dispose();
         foreach (var cluster in _snapshot.Clusters)
         {
             cluster.Dispose();

@@ -111,6 +111,14 @@ internal sealed partial class Http1Connection
         // The raw pools speak plaintext only: TLS clusters (transport_socket, transport_socket_matches) go through Kestrel.
         if (cluster is null || cluster.Config.Protocol == UpstreamProtocol.Http2 || cluster.Config.Tls is not null || !cluster.Config.TransportSocketMatches.IsDefaultOrEmpty)
         {
+            if (cluster?.Config.Protocol == UpstreamProtocol.Http2 && _socket is Http2.Http2Stream stream)
+            {
+                // An HTTP/2 upstream's trailers cannot cross the HTTP/1.1 bridge to Kestrel: the client retries the
+                // refused stream on a new connection, which Kestrel's HTTP/2 server takes.
+                stream.RefuseForKestrel(_connection.ListenerName);
+                return Next.Close;
+            }
+
             return Next.HandOff;
         }
 

@@ -58,6 +58,24 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
 
     internal void OnHandOff() => Interlocked.Increment(ref _handOffs);
 
+    private readonly ConcurrentDictionary<string, byte> _http2ToKestrel = new(StringComparer.Ordinal);
+    private long _http2Streams;
+
+    /// <summary>HTTP/2 streams served through the fast path (http2_fast_path.rq_total).</summary>
+    public long Http2StreamsServed => Volatile.Read(ref _http2Streams);
+
+    internal void OnHttp2Stream() => Interlocked.Increment(ref _http2Streams);
+
+    /// <summary>Whether this listener's HTTP/2 connections go on the event loop (off once one of them asked for trailers).</summary>
+    public bool ServesHttp2(string listenerName) => Http2Enabled && Loops is not null && !_http2ToKestrel.ContainsKey(listenerName);
+
+    /// <summary>On with an event loop, off with SHARPPROXY_HTTP2_FAST_PATH=0.</summary>
+    public bool Http2Enabled { get; init; } =
+        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP2_FAST_PATH"), "0", StringComparison.Ordinal);
+
+    /// <summary>A request that needs trailers (gRPC) came on this listener's fast HTTP/2 path: its next connections go to Kestrel.</summary>
+    internal void PreferKestrelForHttp2(string listenerName) => _http2ToKestrel.TryAdd(listenerName, 0);
+
     internal void Register(Http1Connection connection) => _connections.TryAdd(connection, 0);
 
     internal void Unregister(Http1Connection connection) => _connections.TryRemove(connection, out _);

@@ -376,7 +376,13 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
                 if (codec == CodecType.Http1 || sniffed == HttpProtocols.Http1)
                 {
-                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, sniffHttp2: false).ConfigureAwait(false);
+                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, http2: false).ConfigureAwait(false);
+                    return;
+                }
+
+                if (looped.Loop is not null && fastPath.ServesHttp2(listener.Config.Name) && listener.Chains[chainIndex].RoutesAvoidHttp2Clusters(snapshot))
+                {
+                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, http2: true).ConfigureAwait(false);
                     return;
                 }
 
@@ -403,13 +409,15 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private static async Task ServeOnFastPathAsync(BoundListener bound, LoopSocket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool sniffHttp2)
+    private static async Task ServeOnFastPathAsync(BoundListener bound, LoopSocket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool http2)
     {
         bound.Stats.OnConnectionOpened();
 
         // Closed when its listener, removed from the config, has drained for the drain time (on either path).
         var drained = bound.DrainExpired.UnsafeRegister(static s => ((LoopSocket)s!).Dispose(), socket);
-        var handedOff = await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2).ConfigureAwait(false);
+        var handedOff = http2
+            ? await Http2.Http2Connection.RunAsync(fastPath, socket, feature).ConfigureAwait(false)
+            : await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2: false).ConfigureAwait(false);
         if (handedOff is null)
         {
             drained.Dispose();

@@ -92,4 +92,56 @@ internal sealed class CompiledFilterChain(FilterChainConfig config, CompiledRout
 
     /// <summary>The route table; null while an RDS route config has not arrived.</summary>
     public CompiledRouteTable? Routes { get; } = routes;
+
+    // 0 = not computed yet, 1 = yes, 2 = no (a benign race computes it twice).
+    private int _routesAvoidHttp2Clusters;
+
+    /// <summary>
+    /// Whether no route of this chain leads to an HTTP/2 cluster (whose responses may carry trailers): only then may an
+    /// HTTP/2 connection be served on the fast path, through the HTTP/1.1 bridge.
+    /// </summary>
+    public bool RoutesAvoidHttp2Clusters(ProxySnapshot snapshot)
+    {
+        if (_routesAvoidHttp2Clusters == 0)
+        {
+            _routesAvoidHttp2Clusters = Routes is { } routes && !ReferencesHttp2Cluster(routes.Config, snapshot) ? 1 : 2;
+        }
+
+        return _routesAvoidHttp2Clusters == 1;
+    }
+
+    private static bool ReferencesHttp2Cluster(RouteTableConfig table, ProxySnapshot snapshot)
+    {
+        foreach (var vhost in table.VirtualHosts)
+        {
+            foreach (var route in vhost.Routes)
+            {
+                if (route.Forward is not { } action)
+                {
+                    continue;
+                }
+
+                if (action.Cluster is { } name && IsHttp2(name, snapshot))
+                {
+                    return true;
+                }
+
+                if (action.WeightedClusters is { } weighted)
+                {
+                    foreach (var entry in weighted.Clusters)
+                    {
+                        if (IsHttp2(entry.Name, snapshot))
+                        {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsHttp2(string cluster, ProxySnapshot snapshot) =>
+        snapshot.FindCluster(cluster)?.Config.Protocol == Configuration.UpstreamProtocol.Http2;
 }
