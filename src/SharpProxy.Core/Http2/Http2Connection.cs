@@ -557,7 +557,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
             return ConnectionError(error == HpackError.HeaderListTooLarge ? EnhanceYourCalm : CompressionError);
         }
 
-        if (!stream.CompleteHead())
+        if (!stream.CompleteHead(_blockEndStream))
         {
             Log.Malformed(_owner.Logger, streamId, stream.Malformed!);
             stream.ReleaseBuffers();
@@ -597,7 +597,6 @@ internal sealed partial class Http2Connection : IDeferredFlush
                 return Outcome.Continue;
             }
 
-            stream.BeginBody(_blockEndStream);
             _streams.Add(streamId, stream);
             _active++;
         }

@@ -137,8 +137,11 @@ internal sealed partial class Http2Stream
         }
     }
 
-    /// <summary>After the whole block: the head's end (and the joined cookies). False when malformed.</summary>
-    internal bool CompleteHead()
+    /// <summary>
+    /// After the whole block: the head's end, with the joined cookies, and the body's framing: its content-length, or
+    /// chunked when the client neither ended the stream nor gave a length. False when malformed.
+    /// </summary>
+    internal bool CompleteHead(bool endStream)
     {
         if (Malformed is null && !_sawRegular)
         {
@@ -146,9 +149,24 @@ internal sealed partial class Http2Stream
             WriteRequestLine();
         }
 
+        if (Malformed is null && endStream && DeclaredLength > 0)
+        {
+            Malformed = "a content-length with no body";
+        }
+
         if (Malformed is not null)
         {
             return false;
+        }
+
+        if (endStream)
+        {
+            _inputEnded = true;
+        }
+        else if (DeclaredLength < 0)
+        {
+            ChunkedRequest = true;
+            AppendInput("transfer-encoding: chunked\r\n"u8);
         }
 
         if (_cookiesLength > 0)

@@ -80,21 +80,6 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
 
     public IByteTransport ForKestrel() => this;
 
-    /// <summary>Called with the connection's lock held, once the request head is built: the stream has begun.</summary>
-    internal void BeginBody(bool endStream)
-    {
-        if (endStream)
-        {
-            _inputEnded = true;
-            return;
-        }
-
-        if (DeclaredLength < 0)
-        {
-            ChunkedRequest = true;
-        }
-    }
-
     /// <summary>A DATA payload for this stream (connection lock held). False when it breaks the declared length.</summary>
     internal bool OnData(ReadOnlySpan<byte> data, bool endStream)
     {
