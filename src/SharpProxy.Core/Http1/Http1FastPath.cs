@@ -80,6 +80,12 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
 
     internal void Unregister(Http1Connection connection) => _connections.TryRemove(connection, out _);
 
+    private readonly ConcurrentDictionary<Http2.Http2Connection, byte> _http2Connections = new();
+
+    internal void Register(Http2.Http2Connection connection) => _http2Connections.TryAdd(connection, 0);
+
+    internal void Unregister(Http2.Http2Connection connection) => _http2Connections.TryRemove(connection, out _);
+
     /// <summary>Closes the idle connections now; the others close after the response in progress.</summary>
     public void BeginDrain()
     {
@@ -88,12 +94,17 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
         {
             connection.OnDrain();
         }
+
+        foreach (var connection in _http2Connections.Keys)
+        {
+            connection.OnDrain();
+        }
     }
 
     /// <summary>Waits (bounded by <paramref name="deadline"/>, Stopwatch ticks) until every fast-path connection has closed.</summary>
     public async Task WaitForConnectionsAsync(long deadline)
     {
-        while (!_connections.IsEmpty && Stopwatch.GetTimestamp() < deadline)
+        while ((!_connections.IsEmpty || !_http2Connections.IsEmpty) && Stopwatch.GetTimestamp() < deadline)
         {
             await Task.Delay(50).ConfigureAwait(false);
         }

@@ -141,12 +141,14 @@ internal sealed partial class Http2Connection : IDeferredFlush
     public static async Task<KestrelHandoff?> RunAsync(Http1FastPath owner, LoopSocket socket, ProxyConnectionFeature feature)
     {
         var connection = new Http2Connection(owner, socket, feature);
+        owner.Register(connection);
         try
         {
             return await connection.ServeAsync().ConfigureAwait(false);
         }
         finally
         {
+            owner.Unregister(connection);
             connection.Release();
         }
     }
@@ -941,6 +943,30 @@ internal sealed partial class Http2Connection : IDeferredFlush
         _in = [];
         _block = [];
         _idle.Dispose();
+    }
+
+    /// <summary>
+    /// The proxy drains: GOAWAY (streams in flight finish, no new ones), and a connection with none open closes now.
+    /// </summary>
+    internal void OnDrain()
+    {
+        if (!_committed)
+        {
+            Commit();
+        }
+
+        SendGoAway(NoError);
+        bool idle;
+        lock (Sync)
+        {
+            idle = _active == 0;
+        }
+
+        if (idle)
+        {
+            FlushNow();
+            _socket.Shutdown();
+        }
     }
 
     /// <summary>A stream's fast path (or Kestrel) is done with it.</summary>

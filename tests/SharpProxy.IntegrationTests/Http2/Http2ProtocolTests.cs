@@ -141,6 +141,25 @@ public sealed class Http2ProtocolTests
         Assert.Equal(5000, received);
     }
 
+    [Fact]
+    public async Task Sigterm_OpenConnection_GetsGoAwayWithNoError_AndTheProxyExitsWithoutTheDrainTime()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(["v1", "v2"], u => ConfigTemplates.WriteCanary(u[0], u[1]), ["--drain-time-s", "10"]);
+        await using var client = await RawH2Client.ConnectAsync(bed.ListenerPort);
+        await client.SendAsync(Headers, 0x5, 1, Request("GET", "/before-drain"));
+        Assert.Equal(Headers, (await client.ReadUntilAsync(f => f.StreamId == 1, Timeout)).Type);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        bed.Proxy.SendSigterm();
+
+        var goAway = await client.ReadUntilAsync(f => f.Type == GoAway, Timeout);
+        Assert.Equal(0, BinaryPrimitives.ReadInt32BigEndian(goAway.Payload.AsSpan(4)));
+        Assert.Equal(1, BinaryPrimitives.ReadInt32BigEndian(goAway.Payload) & 0x7fffffff);
+        Assert.True(await client.ClosedAsync(Timeout), "an idle connection closes after its GOAWAY");
+        Assert.True(await bed.Proxy.WaitForExitAsync(TimeSpan.FromSeconds(15)), "the proxy exits after SIGTERM");
+        Assert.True(started.ElapsedMilliseconds < 8_000, $"exit took {started.ElapsedMilliseconds} ms: the open HTTP/2 connection held the drain");
+    }
+
     private static Task<ProxyTestBed> StartAsync() =>
         ProxyTestBed.StartAsync(["v1", "v2"], u => ConfigTemplates.WriteCanary(u[0], u[1]));
 
