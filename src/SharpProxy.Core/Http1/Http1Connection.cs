@@ -41,7 +41,7 @@ internal sealed partial class Http1Connection
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(300);
 
     private readonly Http1FastPath _owner;
-    private readonly IByteTransport _socket;
+    private IByteTransport _socket;
     private readonly ProxyConnectionFeature _connection;
     private readonly bool _sniffHttp2;
     private readonly HeaderDictionary _headers = new();
@@ -114,6 +114,42 @@ internal sealed partial class Http1Connection
             served.Release();
         }
     }
+
+    /// <summary>A connection object for the streams of one HTTP/2 connection, reused stream after stream (see <see cref="ServeStreamAsync"/>).</summary>
+    internal static Http1Connection ForStreams(Http1FastPath owner, IByteTransport firstStream, ProxyConnectionFeature connection) =>
+        new(owner, firstStream, connection, sniffHttp2: false);
+
+    /// <summary>
+    /// Serves one HTTP/2 stream seen as an HTTP/1.1 connection, like <see cref="RunAsync"/>, but keeps this object's
+    /// buffers for the next stream: an HTTP/2 connection's streams reuse a few of these instead of allocating per request.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
+    internal async ValueTask<KestrelHandoff?> ServeStreamAsync(IByteTransport stream)
+    {
+        _socket = stream;
+        _start = _end = 0;
+        _idle = false;
+        ResetTimer();
+        _owner.Register(this);
+        KestrelHandoff? handedOff = null;
+        try
+        {
+            handedOff = await ServeAsync().ConfigureAwait(false);
+            return handedOff;
+        }
+        finally
+        {
+            if (handedOff is null)
+            {
+                CloseSocket();
+            }
+
+            _owner.Unregister(this);
+        }
+    }
+
+    /// <summary>Returns the buffers (an HTTP/2 connection's pooled stream connections, when it closes).</summary>
+    internal void ReleaseForStreams() => Release();
 
     /// <summary>The proxy drains: a connection waiting for its next request closes now.</summary>
     internal void OnDrain()

@@ -44,6 +44,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     private const int OutputHighWater = 256 * 1024;
     private const int MaxResetsPerSecond = 500;
     private const int MaxControlFramesPerSecond = 1000;
+    private const int MaxPooledStreams = 64;
 
     private const byte Data = 0x0;
     private const byte Headers = 0x1;
@@ -74,6 +75,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     private readonly Dictionary<int, Http2Stream> _streams = [];
     private readonly List<Http2Stream> _blocked = [];
     private readonly DiscardingSink _discard = new();
+    private readonly Stack<Http2Stream> _pool = new();
 
     private byte[] _in = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private int _inStart;
@@ -551,18 +553,18 @@ internal sealed partial class Http2Connection : IDeferredFlush
         _lastStreamId = streamId;
         var first = !_sawStream;
         _sawStream = true;
-        var stream = new Http2Stream(this, streamId, _peerInitialWindow, StreamReceiveWindow);
+        var stream = RentStream(streamId);
         var error = _decoder.Decode(block, stream);
         if (error != HpackError.None)
         {
-            stream.ReleaseBuffers();
+            ReturnStream(stream);
             return ConnectionError(error == HpackError.HeaderListTooLarge ? EnhanceYourCalm : CompressionError);
         }
 
         if (!stream.CompleteHead(_blockEndStream))
         {
             Log.Malformed(_owner.Logger, streamId, stream.Malformed!);
-            stream.ReleaseBuffers();
+            ReturnStream(stream);
             lock (Sync)
             {
                 QueueRstStream(streamId, ProtocolError);
@@ -573,7 +575,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
         if (stream.NeedsTrailers)
         {
-            stream.ReleaseBuffers();
+            ReturnStream(stream);
             if (!_committed && first)
             {
                 return Outcome.HandOff;
@@ -595,7 +597,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
             if (_goAwaySent || _active >= MaxConcurrentStreams)
             {
                 QueueRstStream(streamId, RefusedStream);
-                stream.ReleaseBuffers();
+                ReturnStream(stream);
                 return Outcome.Continue;
             }
 
@@ -605,8 +607,53 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
         Commit();
         _owner.OnHttp2Stream();
-        _ = Http1Connection.RunAsync(_owner, stream, _feature, sniffHttp2: false);
+        _ = RunStreamAsync(stream);
         return Outcome.Continue;
+    }
+
+    /// <summary>Serves the stream with the HTTP/1.1 fast path; the stream and its connection object are reused after.</summary>
+    private async Task RunStreamAsync(Http2Stream stream)
+    {
+        var exchange = stream.Exchange ??= Http1Connection.ForStreams(_owner, stream, _feature);
+        var handedOff = await exchange.ServeStreamAsync(stream).ConfigureAwait(false);
+        if (handedOff is null)
+        {
+            ReturnStream(stream);
+            return;
+        }
+
+        // Kestrel serves the stream from now on (and closes it); the connection object is free.
+        stream.Exchange = null;
+        exchange.ReleaseForStreams();
+    }
+
+    private Http2Stream RentStream(int streamId)
+    {
+        lock (Sync)
+        {
+            if (_pool.TryPop(out var pooled))
+            {
+                pooled.Reset(streamId, _peerInitialWindow, StreamReceiveWindow);
+                return pooled;
+            }
+        }
+
+        return new Http2Stream(this, streamId, _peerInitialWindow, StreamReceiveWindow);
+    }
+
+    /// <summary>A stream nothing refers to any more: kept for the next one, or its buffers returned.</summary>
+    private void ReturnStream(Http2Stream stream)
+    {
+        lock (Sync)
+        {
+            if (!_closed && _pool.Count < MaxPooledStreams)
+            {
+                _pool.Push(stream);
+                return;
+            }
+        }
+
+        stream.ReleaseBuffers();
     }
 
     private Outcome OnRstStream(int streamId, ReadOnlySpan<byte> payload)
@@ -938,6 +985,20 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
     private void Release()
     {
+        while (true)
+        {
+            Http2Stream? pooled;
+            lock (Sync)
+            {
+                if (!_pool.TryPop(out pooled))
+                {
+                    break;
+                }
+            }
+
+            pooled.ReleaseBuffers();
+        }
+
         ArrayPool<byte>.Shared.Return(_in);
         ArrayPool<byte>.Shared.Return(_block);
         _in = [];
@@ -985,7 +1046,6 @@ internal sealed partial class Http2Connection : IDeferredFlush
             closeNow = (_goAwaySent || _peerGoAway) && _active == 0 && !_closed;
         }
 
-        stream.ReleaseBuffers();
         if (closeNow)
         {
             // The read loop waits on the socket: ending it from here closes the connection once the flush is done.

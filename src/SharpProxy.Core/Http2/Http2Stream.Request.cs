@@ -18,6 +18,16 @@ internal sealed partial class Http2Stream
     private byte[]? _cookies;
     private int _cookiesLength;
 
+    private void ResetRequest()
+    {
+        _pseudoLength = 0;
+        _hasMethod = _hasPath = _hasAuthority = _hasScheme = _sawRegular = false;
+        _cookiesLength = 0;
+        Malformed = null;
+        NeedsTrailers = false;
+        IsHeadRequest = false;
+    }
+
     /// <summary>Why the header block is not a valid request (RST_STREAM PROTOCOL_ERROR), or null.</summary>
     internal string? Malformed { get; private set; }
 
@@ -177,18 +187,6 @@ internal sealed partial class Http2Stream
         }
 
         AppendInput("\r\n"u8);
-        if (_cookies is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_cookies);
-            _cookies = null;
-        }
-
-        if (_pseudo.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(_pseudo);
-            _pseudo = [];
-        }
-
         return true;
     }
 
@@ -235,6 +233,22 @@ internal sealed partial class Http2Stream
         }
 
         return true;
+    }
+
+    /// <summary>Returns the pseudo-header and cookie scratch buffers (the stream is not reused).</summary>
+    private void ReleaseRequestBuffers()
+    {
+        if (_cookies is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_cookies);
+            _cookies = null;
+        }
+
+        if (_pseudo.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_pseudo);
+            _pseudo = [];
+        }
     }
 
     private Range StorePseudo(ReadOnlySpan<byte> value)

@@ -30,9 +30,9 @@ internal sealed partial class Http2Stream
     }
 
     private readonly HeaderSpan[] _responseSpans = new HeaderSpan[Http1Parser.MaxHeaders];
-    private byte[] _head = ArrayPool<byte>.Shared.Rent(2048);
+    private byte[] _head = [];
     private int _headLength;
-    private byte[] _block = ArrayPool<byte>.Shared.Rent(2048);
+    private byte[] _block = [];
     private BodyKind _body = BodyKind.Head;
     private long _remaining;
     private ChunkState _chunk;
@@ -513,6 +513,26 @@ internal sealed partial class Http2Stream
 
         _connection.RequestFlush();
         _connection.OnStreamClosed(this);
+    }
+
+    private void ResetResponse()
+    {
+        if (_head.Length == 0)
+        {
+            _head = ArrayPool<byte>.Shared.Rent(2048);
+        }
+
+        if (_block.Length == 0)
+        {
+            _block = ArrayPool<byte>.Shared.Rent(2048);
+        }
+
+        _headLength = 0;
+        _body = BodyKind.Head;
+        _remaining = 0;
+        _chunk = ChunkState.Size;
+        _aborted = false;
+        _closed = false;
     }
 
     private void ReleaseResponseBuffers()

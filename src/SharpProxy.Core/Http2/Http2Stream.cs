@@ -24,7 +24,7 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
     private readonly ReusableValueTaskSource _read = new();
 
     // Request side: HTTP/1.1 bytes for the fast path to read; [_inputStart, _inputEnd) not read yet.
-    private byte[] _input = ArrayPool<byte>.Shared.Rent(4096);
+    private byte[] _input = [];
     private int _inputStart;
     private int _inputEnd;
     private bool _inputEnded;
@@ -38,12 +38,39 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
     public Http2Stream(Http2Connection connection, int id, int sendWindow, int receiveWindow)
     {
         _connection = connection;
+        Reset(id, sendWindow, receiveWindow);
+    }
+
+    public int Id { get; private set; }
+
+    /// <summary>The HTTP/1.1 fast path's connection object that serves this stream; kept with it for the next stream.</summary>
+    internal Http1.Http1Connection? Exchange { get; set; }
+
+    /// <summary>Makes a finished stream (from the connection's pool) a new one.</summary>
+    internal void Reset(int id, int sendWindow, int receiveWindow)
+    {
         Id = id;
         SendWindow = sendWindow;
         ReceiveWindow = receiveWindow;
-    }
+        ResetSent = false;
+        DeclaredLength = -1;
+        ReceivedBody = 0;
+        ChunkedRequest = false;
+        if (_input.Length == 0)
+        {
+            _input = ArrayPool<byte>.Shared.Rent(4096);
+        }
 
-    public int Id { get; }
+        _inputStart = _inputEnd = 0;
+        _inputEnded = false;
+        _readParked = false;
+        _readBuffer = default;
+        _readToken = default;
+        _readRegistration = default;
+        _consumedSinceUpdate = 0;
+        ResetRequest();
+        ResetResponse();
+    }
 
     /// <summary>RST_STREAM was queued for it (once).</summary>
     internal bool ResetSent { get; set; }
@@ -287,6 +314,9 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
             _inputStart = _inputEnd = 0;
         }
 
+        ReleaseRequestBuffers();
         ReleaseResponseBuffers();
+        Exchange?.ReleaseForStreams();
+        Exchange = null;
     }
 }
