@@ -60,8 +60,22 @@ internal sealed partial class Http2Connection
         RequestFlush();
     }
 
+    /// <summary>Gives the client back connection window for bytes no longer buffered here (lock held).</summary>
+    internal void CreditConnectionLocked(int bytes)
+    {
+        _connectionConsumed += bytes;
+        if (_connectionConsumed >= ConnectionReceiveWindow / 4 && !_closed)
+        {
+            QueueWindowUpdate(0, _connectionConsumed);
+            _connectionReceiveWindow += _connectionConsumed;
+            _connectionConsumed = 0;
+        }
+    }
+
     private void ResetStreamLocked(Http2Stream stream, int code)
     {
+        // What it buffered will never be read: back to the connection's window.
+        CreditConnectionLocked(stream.TakePendingCredit());
         if (stream.ResetSent)
         {
             return;

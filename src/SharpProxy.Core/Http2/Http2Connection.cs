@@ -35,7 +35,11 @@ internal sealed partial class Http2Connection : IDeferredFlush
     /// <summary>Our SETTINGS_INITIAL_WINDOW_SIZE: what a client may send on a stream before the fast path reads it.</summary>
     public const int StreamReceiveWindow = 1 << 20;
 
-    private const int ConnectionReceiveWindow = 16 << 20;
+    /// <summary>
+    /// What all streams of a connection may have buffered here, unread by the fast path, before the client must wait;
+    /// credited back as the fast path reads (so a client cannot make the proxy buffer more than this per connection).
+    /// </summary>
+    private const int ConnectionReceiveWindow = 4 << 20;
     private const int DefaultWindow = 65535;
     private const int MaxFrameSize = 16384;
     private const int FrameHeaderLength = 9;
@@ -357,17 +361,6 @@ internal sealed partial class Http2Connection : IDeferredFlush
             }
         }
 
-        if (_connectionConsumed >= ConnectionReceiveWindow / 4)
-        {
-            lock (Sync)
-            {
-                QueueWindowUpdate(0, _connectionConsumed);
-            }
-
-            _connectionReceiveWindow += _connectionConsumed;
-            _connectionConsumed = 0;
-        }
-
         return Outcome.Continue;
     }
 
@@ -384,17 +377,16 @@ internal sealed partial class Http2Connection : IDeferredFlush
             return ConnectionError(ProtocolError);
         }
 
-        _connectionReceiveWindow -= flowed;
-        _connectionConsumed += flowed;
-        if (_connectionReceiveWindow < 0)
-        {
-            return ConnectionError(FlowControlError);
-        }
-
         Http2Stream? stream;
         var endStream = (flags & FlagEndStream) != 0;
         lock (Sync)
         {
+            _connectionReceiveWindow -= flowed;
+            if (_connectionReceiveWindow < 0)
+            {
+                return ConnectionError(FlowControlError);
+            }
+
             if (!_streams.TryGetValue(streamId, out stream) || stream.InputEnded)
             {
                 if (streamId > _lastStreamId)
@@ -402,8 +394,9 @@ internal sealed partial class Http2Connection : IDeferredFlush
                     return ConnectionError(ProtocolError);
                 }
 
-                // A stream we reset or finished: frames in flight are ignored (RFC 9113 section 5.1); the connection
-                // window was credited above. DATA after END_STREAM is a stream error.
+                // A stream we reset or finished: frames in flight are ignored (RFC 9113 section 5.1) and their bytes
+                // credited back at once. DATA after END_STREAM is a stream error.
+                CreditConnectionLocked(flowed);
                 if (stream is not null)
                 {
                     ResetStreamLocked(stream, StreamClosedError);
@@ -415,12 +408,20 @@ internal sealed partial class Http2Connection : IDeferredFlush
             stream.ReceiveWindow -= flowed;
             if (stream.ReceiveWindow < 0)
             {
+                CreditConnectionLocked(flowed);
                 ResetStreamLocked(stream, FlowControlError);
             }
             else if (!stream.OnData(payload, endStream))
             {
                 // More or fewer bytes than the content-length said: malformed (RFC 9113 section 8.1.1).
+                CreditConnectionLocked(flowed);
                 ResetStreamLocked(stream, ProtocolError);
+            }
+            else
+            {
+                // Padding is not buffered: credited now; the data when the fast path reads it.
+                CreditConnectionLocked(flowed - payload.Length);
+                stream.PendingCredit += payload.Length;
             }
         }
 
@@ -1043,6 +1044,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
             _active--;
             _blocked.Remove(stream);
+            CreditConnectionLocked(stream.TakePendingCredit());
             closeNow = (_goAwaySent || _peerGoAway) && _active == 0 && !_closed;
         }
 

@@ -68,8 +68,20 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
         _readToken = default;
         _readRegistration = default;
         _consumedSinceUpdate = 0;
+        PendingCredit = 0;
         ResetRequest();
         ResetResponse();
+    }
+
+    /// <summary>DATA bytes buffered for the fast path and not yet credited back to the client (connection lock held).</summary>
+    internal long PendingCredit { get; set; }
+
+    /// <summary>Takes what the stream buffered and will not pass on (it ended or was reset), for the connection's window.</summary>
+    internal int TakePendingCredit()
+    {
+        var pending = (int)PendingCredit;
+        PendingCredit = 0;
+        return pending;
     }
 
     /// <summary>RST_STREAM was queued for it (once).</summary>
@@ -249,13 +261,19 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
             _inputStart = _inputEnd = 0;
         }
 
-        // The head and chunk framing are not flow-controlled; crediting a few bytes more is harmless.
-        _consumedSinceUpdate += count;
-        if (!_inputEnded && _consumedSinceUpdate >= Http2Connection.StreamReceiveWindow / 4)
+        // Body bytes read are credited back (the head and chunk framing were not flow-controlled: at most count).
+        var credit = (int)Math.Min(count, PendingCredit);
+        if (credit > 0)
         {
-            _connection.QueueWindowUpdate(Id, _consumedSinceUpdate);
-            ReceiveWindow += _consumedSinceUpdate;
-            _consumedSinceUpdate = 0;
+            PendingCredit -= credit;
+            _connection.CreditConnectionLocked(credit);
+            _consumedSinceUpdate += credit;
+            if (!_inputEnded && _consumedSinceUpdate >= Http2Connection.StreamReceiveWindow / 4)
+            {
+                _connection.QueueWindowUpdate(Id, _consumedSinceUpdate);
+                ReceiveWindow += _consumedSinceUpdate;
+                _consumedSinceUpdate = 0;
+            }
         }
 
         return count;
