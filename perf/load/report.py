@@ -15,6 +15,8 @@ NAMES = {
     "haproxy": "HAProxy",
     "nginx": "nginx (proxy)",
     "sharpproxy": "SharpProxy",
+    "sharpproxy-no-event-loop": "SharpProxy `SHARPPROXY_EVENT_LOOP=0` (fast path on .NET's socket engine; HTTP/2 on Kestrel)",
+    "sharpproxy-h2-kestrel": "SharpProxy `SHARPPROXY_HTTP2_FAST_PATH=0` (HTTP/2 on Kestrel + HttpClient)",
     "sharpproxy-c2": "SharpProxy `--concurrency 2`",
     "sharpproxy-2cpu": "SharpProxy workstation GC, CPUs 0-1",
     "sharpproxy-gcserver-2cpu": "SharpProxy `DOTNET_gcServer=1`, CPUs 0-1",
@@ -24,7 +26,7 @@ NAMES = {
     "sharpproxy-tiering-delay": "SharpProxy with the runtime's default tiering delay (`DOTNET_TC_CallCountingDelayMs=100`, ×10 on one CPU)",
 }
 ORDER = ["direct", "haproxy", "nginx", "sharpproxy"]
-VARIANTS = ["sharpproxy", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-tracing", "sharpproxy-tiering-delay", "sharpproxy-2cpu",
+VARIANTS = ["sharpproxy", "sharpproxy-no-event-loop", "sharpproxy-h2-kestrel", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-tracing", "sharpproxy-tiering-delay", "sharpproxy-2cpu",
             "sharpproxy-gcserver-2cpu"]
 FIELDS = ["rps", "p50", "p99", "cpu", "hwm", "up_cpu", "reqs", "errs", "up_conns"]
 
@@ -184,10 +186,24 @@ def main():
             f"| {NAMES[target]} | {cell(series(per_rep, 'rps'), 0)} | {cell(series(per_rep, 'p50'), 3)} "
             f"| {cell(series(per_rep, 'p99'), 3)} | {cell(series(per_rep, 'cpu'), 1)} | {cell(series(per_rep, 'hwm'), 1)} "
             f"| {cpu_ratio} | {rss_ratio} | {threads} | {svr} |")
+    h2_base = rows["h2"].get("sharpproxy", {})
+    h2_rows = [t for t in VARIANTS if t != "sharpproxy" and rows["h2"].get(t)]
+    if h2_rows:
+        out += ["", "HTTP/2 h2c (4 connections × 8 streams) with the settings that change its path:", "",
+                "| Variant | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | ×default CPU/req |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for target in ["sharpproxy"] + h2_rows:
+            per_rep = rows["h2"].get(target)
+            if not per_rep:
+                continue
+            cpu_ratio = "1.00" if target == "sharpproxy" else cell(ratio_series(per_rep, h2_base, "cpu"), 2)
+            out.append(
+                f"| {NAMES[target]} | {cell(series(per_rep, 'rps'), 0)} | {cell(series(per_rep, 'p50'), 3)} "
+                f"| {cell(series(per_rep, 'p99'), 3)} | {cell(series(per_rep, 'cpu'), 1)} | {cell(series(per_rep, 'hwm'), 1)} | {cpu_ratio} |")
     out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions on "
             "(the proxy sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 unless the environment says otherwise), "
             "`DOTNET_TC_CallCountingDelayMs=10` as the image sets it, "
-            "HTTP/1.1 on the fast path. "
+            "HTTP/1.1 and h2c on the fast path, on one epoll event loop per worker. "
             "With one CPU in its affinity mask the runtime uses workstation GC even when `DOTNET_gcServer=1` is set "
             "(checked by thread names: no `.NET Server GC` threads), so the GC pair runs with CPUs 0-1, sharing CPU 1 "
             "with the load generator and the upstream; compare those two rows with each other only.", ""]

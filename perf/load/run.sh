@@ -623,8 +623,10 @@ main() {
 
     local rep target scenario variant
     local targets=("${TARGET_LIST[@]}")
-    # SharpProxy-only variants (name|env): HTTP/1.1 scenario and startup figures only.
+    # SharpProxy-only variants (name|env[|scenarios]): startup figures and the HTTP/1.1 scenario unless listed.
     local variants=(
+        "sharpproxy-no-event-loop|SHARPPROXY_EVENT_LOOP=0|h1 h2"
+        "sharpproxy-h2-kestrel|SHARPPROXY_HTTP2_FAST_PATH=0|h2"
         "sharpproxy-c2|"
         "sharpproxy-no-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0"
         "sharpproxy-kestrel|SHARPPROXY_HTTP1_FAST_PATH=0"
@@ -645,11 +647,15 @@ main() {
         done
         [[ $VARIANTS_ON == 1 ]] || continue
         for variant in "${variants[@]}"; do
-            local vname=${variant%%|*} venv=${variant#*|}
+            local vname=${variant%%|*} vrest=${variant#*|} vscenarios=h1
+            local venv=${vrest%%|*}
+            [[ $vrest == *"|"* ]] && vscenarios=${vrest#*|}
             # shellcheck disable=SC2086
             start_target "$vname" $venv
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$vname" "${READY_MS:-}" "${IDLE_KB:-}" "${THREADS:-}" "${SVR_GC:-}" >>"$STARTUP"
-            measure "$rep" "$vname" h1
+            for scenario in $vscenarios; do
+                measure "$rep" "$vname" "$scenario"
+            done
             stop_pid "$TARGET_PID"
         done
     done

@@ -130,7 +130,8 @@ internal sealed partial class Http1Connection
         _start = _end = 0;
         _idle = false;
         ResetTimer();
-        _owner.Register(this);
+
+        // Not in the drain registry: the HTTP/2 connection is, and drains its streams with GOAWAY.
         KestrelHandoff? handedOff = null;
         try
         {
@@ -143,8 +144,6 @@ internal sealed partial class Http1Connection
             {
                 CloseSocket();
             }
-
-            _owner.Unregister(this);
         }
     }
 
@@ -177,7 +176,8 @@ internal sealed partial class Http1Connection
         _timer.Dispose();
     }
 
-    private async Task<KestrelHandoff?> ServeAsync()
+    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
+    private async ValueTask<KestrelHandoff?> ServeAsync()
     {
         var first = true;
         try

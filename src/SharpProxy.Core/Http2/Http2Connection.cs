@@ -240,6 +240,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     }
 
     /// <summary>Reads more bytes; false at the end of the stream or after the idle timeout with no stream open.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> ReadMoreAsync()
     {
         if (_inStart > 0 && _committed)
@@ -608,15 +609,32 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
         Commit();
         _owner.OnHttp2Stream();
-        _ = RunStreamAsync(stream);
+        RunStream(stream);
         return Outcome.Continue;
     }
 
-    /// <summary>Serves the stream with the HTTP/1.1 fast path; the stream and its connection object are reused after.</summary>
-    private async Task RunStreamAsync(Http2Stream stream)
+    /// <summary>
+    /// Serves the stream with the HTTP/1.1 fast path; the stream and its connection object are reused after. Awaited
+    /// through the stream's cached callback rather than an async method, so starting a stream allocates nothing.
+    /// </summary>
+    private void RunStream(Http2Stream stream)
     {
         var exchange = stream.Exchange ??= Http1Connection.ForStreams(_owner, stream, _feature);
-        var handedOff = await exchange.ServeStreamAsync(stream).ConfigureAwait(false);
+        stream.Serving = exchange.ServeStreamAsync(stream);
+        var awaiter = stream.Serving.GetAwaiter();
+        if (awaiter.IsCompleted)
+        {
+            stream.OnServed();
+        }
+        else
+        {
+            awaiter.UnsafeOnCompleted(stream.ServedCallback);
+        }
+    }
+
+    /// <summary>The fast path finished the stream: reused, or (handed to Kestrel) left to Kestrel.</summary>
+    internal void OnStreamServed(Http2Stream stream, KestrelHandoff? handedOff)
+    {
         if (handedOff is null)
         {
             ReturnStream(stream);
@@ -624,8 +642,9 @@ internal sealed partial class Http2Connection : IDeferredFlush
         }
 
         // Kestrel serves the stream from now on (and closes it); the connection object is free.
+        var exchange = stream.Exchange;
         stream.Exchange = null;
-        exchange.ReleaseForStreams();
+        exchange?.ReleaseForStreams();
     }
 
     private Http2Stream RentStream(int streamId)

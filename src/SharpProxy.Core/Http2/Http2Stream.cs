@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using SharpProxy.Core.Http1;
 using SharpProxy.Core.Transport;
 
 namespace SharpProxy.Core.Http2;
@@ -34,6 +35,7 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
     private CancellationTokenRegistration _readRegistration;
     private int _consumedSinceUpdate;
     private ReusableValueTaskSource? _credit;
+    private Action? _served;
 
     public Http2Stream(Http2Connection connection, int id, int sendWindow, int receiveWindow)
     {
@@ -45,6 +47,28 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
 
     /// <summary>The HTTP/1.1 fast path's connection object that serves this stream; kept with it for the next stream.</summary>
     internal Http1.Http1Connection? Exchange { get; set; }
+
+    /// <summary>The fast path serving this stream (awaited once, by <see cref="OnServed"/>).</summary>
+    internal ValueTask<KestrelHandoff?> Serving { get; set; }
+
+    /// <summary>The continuation of <see cref="Serving"/>, made once per stream object (streams are reused).</summary>
+    internal Action ServedCallback => _served ??= OnServed;
+
+    internal void OnServed()
+    {
+        KestrelHandoff? handedOff = null;
+        try
+        {
+            handedOff = Serving.GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            // The fast path ends its own failures; nothing is left to do for the stream.
+        }
+
+        Serving = default;
+        _connection.OnStreamServed(this, handedOff);
+    }
 
     /// <summary>Makes a finished stream (from the connection's pool) a new one.</summary>
     internal void Reset(int id, int sendWindow, int receiveWindow)
