@@ -82,7 +82,7 @@ internal sealed partial class Http1Connection
         {
             ":method" => connection._method,
             ":path" => connection._lastTarget,
-            ":scheme" => "http",
+            ":scheme" => connection._socket.IsTls ? "https" : "http",
             ":authority" => First("host"),
             "x-request-id" => connection._generatedRequestId ?? First(name),
             _ => First(name),

@@ -66,7 +66,7 @@ internal sealed partial class Http1Connection
         }
 
         var authority = _headers.TryGetValue("host", out var host) ? host.ToString() : "";
-        var match = routes.Match(new RouteRequest(authority, _lastPath, _lastQuery, _headers, false, _method, "http"));
+        var match = routes.Match(new RouteRequest(authority, _lastPath, _lastQuery, _headers, false, _method, _socket.IsTls ? "https" : "http"));
         if (match.Route is null || match.VirtualHost is null || match.Route.Config.Forward is not { } action)
         {
             // No route, a direct response or a redirect: the full pipeline answers them.
@@ -736,7 +736,7 @@ internal sealed partial class Http1Connection
 
         if (addForwardedProto)
         {
-            writer.Raw("x-forwarded-proto: http\r\n"u8);
+            writer.Raw(_socket.IsTls ? "x-forwarded-proto: https\r\n"u8 : "x-forwarded-proto: http\r\n"u8);
         }
 
         if (forwardedFor is not null)

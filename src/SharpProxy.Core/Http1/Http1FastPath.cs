@@ -66,8 +66,21 @@ internal sealed class Http1FastPath(SnapshotHolder snapshots, DispatchTransport 
 
     internal void OnHttp2Stream() => Interlocked.Increment(ref _http2Streams);
 
+    private long _tlsConnections;
+
+    /// <summary>Downstream TLS connections terminated on the event loop (http1_fast_path.tls_connections).</summary>
+    public long TlsConnections => Volatile.Read(ref _tlsConnections);
+
+    internal void OnTlsConnection() => Interlocked.Increment(ref _tlsConnections);
+
     /// <summary>Whether this listener's HTTP/2 connections go on the event loop (off once one of them asked for trailers).</summary>
     public bool ServesHttp2(string listenerName) => Http2Enabled && Loops is not null && !_http2ToKestrel.ContainsKey(listenerName);
+
+    /// <summary>TLS terminated on the event loop (on with an event loop, off with SHARPPROXY_TLS_FAST_PATH=0: Kestrel's TLS endpoint).</summary>
+    public bool TlsEnabled => Loops is not null && _tlsAllowed;
+
+    private readonly bool _tlsAllowed =
+        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_TLS_FAST_PATH"), "0", StringComparison.Ordinal);
 
     /// <summary>On with an event loop, off with SHARPPROXY_HTTP2_FAST_PATH=0.</summary>
     public bool Http2Enabled { get; init; } =

@@ -65,6 +65,11 @@ internal sealed class KestrelHandoff : ConnectionContext, IConnectionIdFeature, 
     {
         connection = new KestrelHandoff(socket);
         connection._features.Set(feature);
+        if (socket is Microsoft.AspNetCore.Http.Features.ITlsConnectionFeature tls)
+        {
+            // Terminated by the fast path: Kestrel sees an https connection with the client's certificate.
+            connection._features.Set(tls);
+        }
         if (buffered.Length > 0)
         {
             // The pipe's default segment pool takes it whole; the reader sees it before anything from the socket.

@@ -73,7 +73,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     private static readonly TimeSpan FirstHeadersWait = TimeSpan.FromMilliseconds(100);
 
     private readonly Http1FastPath _owner;
-    private readonly LoopSocket _socket;
+    private readonly IByteTransport _socket;
     private readonly ProxyConnectionFeature _feature;
     private readonly HpackDecoder _decoder = new(4096, MaxHeaderBlock);
     private readonly Dictionary<int, Http2Stream> _streams = [];
@@ -116,7 +116,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     private int _resetsInWindow;
     private int _controlFramesInWindow;
 
-    private Http2Connection(Http1FastPath owner, LoopSocket socket, ProxyConnectionFeature feature)
+    private Http2Connection(Http1FastPath owner, IByteTransport socket, ProxyConnectionFeature feature)
     {
         _owner = owner;
         _socket = socket;
@@ -140,11 +140,14 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
     public EndPoint? RemoteEndPoint => _socket.RemoteEndPoint;
 
+    /// <summary>HTTP/2 over TLS (ALPN h2) rather than h2c.</summary>
+    public bool IsTls => _socket.IsTls;
+
     /// <summary>
     /// Serves the connection (the HTTP/2 preface is waiting in the socket) until it closes; returns the Kestrel
     /// connection when it was handed over whole.
     /// </summary>
-    public static async Task<KestrelHandoff?> RunAsync(Http1FastPath owner, LoopSocket socket, ProxyConnectionFeature feature)
+    public static async Task<KestrelHandoff?> RunAsync(Http1FastPath owner, IByteTransport socket, ProxyConnectionFeature feature)
     {
         var connection = new Http2Connection(owner, socket, feature);
         owner.Register(connection);

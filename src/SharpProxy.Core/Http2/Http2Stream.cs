@@ -141,6 +141,8 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
 
     public string Protocol => "HTTP/2";
 
+    public bool IsTls => _connection.IsTls;
+
     public IByteTransport ForKestrel() => this;
 
     /// <summary>A DATA payload for this stream (connection lock held). False when it breaks the declared length.</summary>

@@ -5,6 +5,8 @@ using Microsoft.Extensions.Logging;
 using SharpProxy.Core.Configuration;
 using SharpProxy.Core.Tls;
 
+using SharpProxy.Core.Transport;
+
 namespace SharpProxy.Core.Listeners;
 
 /// <summary>TLS on the listener side: chain choice with the TLS inspector's findings, and termination through Kestrel's TLS endpoint.</summary>
@@ -21,7 +23,7 @@ internal sealed partial class ListenerManager
     /// dropped, or with continue_on_listener_filters_timeout carries on as raw_buffer (server-first protocols).
     /// </summary>
     /// <returns>Null when the connection is to be closed.</returns>
-    private static async ValueTask<ClientHelloInfo?> InspectTlsAsync(Socket socket, ListenerConfig listener)
+    private static async ValueTask<ClientHelloInfo?> InspectTlsAsync(LoopSocket socket, ListenerConfig listener)
     {
         var hello = await TlsInspector.PeekAsync(socket, listener.ListenerFiltersTimeout ?? TlsInspector.DefaultTimeout).ConfigureAwait(false);
         if (ReferenceEquals(hello, ClientHelloInfo.TimedOut))
@@ -53,6 +55,67 @@ internal sealed partial class ListenerManager
             Log.ConnectionSetupFailed(_logger, bound.Name, ex);
             await ssl.DisposeAsync().ConfigureAwait(false);
             return null;
+        }
+    }
+
+    /// <summary>
+    /// TLS terminated on the worker's event loop (SslStream over the loop socket), then the connection is served by the
+    /// fast path: HTTP/1.1, or HTTP/2 when ALPN chose h2 and the listener's HTTP/2 may stay on the loop; otherwise (h2 for
+    /// a gRPC listener, or one routing to HTTP/2 clusters) the decrypted connection goes whole to Kestrel's HTTP/2 server.
+    /// </summary>
+    private async Task ServeTlsOnFastPathAsync(
+        BoundListener bound, LoopSocket socket, DownstreamTlsConfig tls, ProxyConnectionFeature feature, ClientHelloInfo? hello,
+        Http1.Http1FastPath fastPath, Snapshot.CompiledFilterChain chain, Snapshot.ProxySnapshot snapshot)
+    {
+        var stats = bound.Stats.Ssl;
+        var ssl = new System.Net.Security.SslStream(new LoopSocketStream(socket), leaveInnerStreamOpen: true);
+        try
+        {
+            using var timeout = new CancellationTokenSource(DownstreamTlsHandshake.HandshakeTimeout);
+            await ssl.AuthenticateAsServerAsync(
+                static (_, clientHello, state, _) =>
+                {
+                    var (context, offered, counters) = ((DownstreamTlsContext, string[]?, TlsStats))state!;
+                    return ValueTask.FromResult(context.CreateOptions(clientHello.ServerName, offered, counters));
+                },
+                (DownstreamTlsContext.For(tls), hello?.ApplicationProtocols, stats),
+                timeout.Token).ConfigureAwait(false);
+            stats.OnHandshake();
+            fastPath.OnTlsConnection();
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            stats.OnConnectionError();
+            Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose();
+            return;
+        }
+
+        var transport = new TlsTransport(socket, ssl);
+        if (ssl.NegotiatedApplicationProtocol != System.Net.Security.SslApplicationProtocol.Http2)
+        {
+            await ServeOnFastPathAsync(bound, transport, fastPath, feature, http2: false).ConfigureAwait(false);
+            return;
+        }
+
+        if (fastPath.ServesHttp2(feature.ListenerName) && chain.RoutesAvoidHttp2Clusters(snapshot))
+        {
+            await ServeOnFastPathAsync(bound, transport, fastPath, feature, http2: true).ConfigureAwait(false);
+            return;
+        }
+
+        fastPath.OnHandOff();
+        bound.Stats.OnConnectionOpened();
+        if (Http1.KestrelHandoff.TryDispatch(_transport, Http2Endpoint, transport, [], feature, out var handoff))
+        {
+            var drained = bound.DrainExpired.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), transport);
+            handoff.ConnectionClosed.UnsafeRegister(static state => ((Telemetry.Metrics.ListenerStats)state!).OnConnectionClosed(), bound.Stats);
+            handoff.ConnectionClosed.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), drained);
+        }
+        else
+        {
+            bound.Stats.OnConnectionClosed();
         }
     }
 

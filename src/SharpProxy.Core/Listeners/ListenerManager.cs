@@ -259,33 +259,39 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             }
 
             var chains = listener.Config.FilterChains;
+            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
+
+            // On the fast path's event loop from the first peek when the connection may stay there: a socket .NET's
+            // engine has polled stays in its epoll set too, which would wake both for every event.
+            var loop = Http1FastPath?.Loops?.For(worker);
+            LoopSocket? looped = null;
             ClientHelloInfo? hello = null;
             if (listener.Config.InspectTls)
             {
-                hello = await InspectTlsAsync(socket, listener.Config).ConfigureAwait(false);
+                if (loop is not null)
+                {
+                    looped = new LoopSocket(socket, loop);
+                }
+
+                hello = await InspectTlsAsync(looped ?? new LoopSocket(socket, null), listener.Config).ConfigureAwait(false);
                 if (hello is null)
                 {
+                    looped?.Dispose();
                     socket.Dispose();
                     return;
                 }
             }
 
-            var worker = (int)((uint)Interlocked.Increment(ref _nextWorker) % (uint)_workers);
-
-            // On the fast path's event loop from the first peek when the connection may stay there: a socket .NET's
-            // engine has polled stays in its epoll set too, which would wake both for every event.
-            var loop = hello is null ? Http1FastPath?.Loops?.For(worker) : null;
-            LoopSocket? looped = null;
             HttpProtocols? sniffed = null;
             if (hello?.IsTls != true && FilterChainSelector.NeedsApplicationProtocol(chains))
             {
                 // Peeked, not read: a chain that relays bytes must see them all, from the socket itself.
                 if (loop is not null)
                 {
-                    looped = new LoopSocket(socket, loop);
+                    looped ??= new LoopSocket(socket, loop);
                 }
 
-                sniffed = looped is not null ? await PeekSniffAsync(looped).ConfigureAwait(false) : await PeekSniffAsync(socket).ConfigureAwait(false);
+                sniffed = await PeekSniffAsync(looped ?? new LoopSocket(socket, null)).ConfigureAwait(false);
                 if (sniffed is null)
                 {
                     looped?.Dispose();
@@ -310,9 +316,11 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 return;
             }
 
-            var fastPathChain = Http1FastPath is not null && chain.Tls is null && chain.Http is { } http
+            var fastPathHttp = Http1FastPath is not null && chain.Http is { } http
                 && http.Codec != CodecType.Http2 && Http1.Http1FastPath.Supports(http);
-            if (!fastPathChain)
+            var fastPathChain = fastPathHttp && chain.Tls is null;
+            var tlsOnFastPath = fastPathHttp && chain.Tls is not null && loop is not null && Http1FastPath!.TlsEnabled;
+            if (!fastPathChain && !tlsOnFastPath)
             {
                 // Everything but the fast path runs on .NET's socket engine.
                 looped?.Detach();
@@ -354,7 +362,14 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             };
             if (chain.Tls is { } tls)
             {
-                // TLS is terminated by Kestrel's TLS endpoint; the plaintext fast path never sees these connections.
+                if (tlsOnFastPath)
+                {
+                    // TLS terminated on the worker's event loop; HTTP/1.1 or HTTP/2 (ALPN) then as in cleartext.
+                    await ServeTlsOnFastPathAsync(bound, looped ?? new LoopSocket(socket, loop), tls, feature, hello, Http1FastPath!, listener.Chains[chainIndex], snapshot).ConfigureAwait(false);
+                    return;
+                }
+
+                // TLS is terminated by Kestrel's TLS endpoint.
                 DispatchTlsToKestrel(bound, socket, tls, feature, hello);
                 return;
             }
@@ -409,12 +424,12 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private static async Task ServeOnFastPathAsync(BoundListener bound, LoopSocket socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool http2)
+    private static async Task ServeOnFastPathAsync(BoundListener bound, IByteTransport socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool http2)
     {
         bound.Stats.OnConnectionOpened();
 
         // Closed when its listener, removed from the config, has drained for the drain time (on either path).
-        var drained = bound.DrainExpired.UnsafeRegister(static s => ((LoopSocket)s!).Dispose(), socket);
+        var drained = bound.DrainExpired.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), socket);
         var handedOff = http2
             ? await Http2.Http2Connection.RunAsync(fastPath, socket, feature).ConfigureAwait(false)
             : await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2: false).ConfigureAwait(false);
@@ -509,6 +524,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     /// <inheritdoc cref="PeekSniffAsync(Socket)"/>
     internal static async ValueTask<HttpProtocols?> PeekSniffAsync(LoopSocket socket)
     {
+        socket.BeginPeeks();
         using var timeout = new CancellationTokenSource(SniffTimeout);
         var buffer = new byte[Http2Preface.Bytes.Length];
         var previous = -1;

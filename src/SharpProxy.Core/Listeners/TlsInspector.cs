@@ -56,8 +56,13 @@ internal static class TlsInspector
     /// <paramref name="timeout"/> (the listener then drops the connection or, with continue_on_listener_filters_timeout,
     /// carries on as raw_buffer).
     /// </returns>
-    public static async ValueTask<ClientHelloInfo?> PeekAsync(Socket socket, TimeSpan timeout)
+    public static ValueTask<ClientHelloInfo?> PeekAsync(Socket socket, TimeSpan timeout) =>
+        PeekAsync(new Transport.LoopSocket(socket, loop: null), timeout);
+
+    /// <inheritdoc cref="PeekAsync(Socket, TimeSpan)"/>
+    public static async ValueTask<ClientHelloInfo?> PeekAsync(Transport.LoopSocket socket, TimeSpan timeout)
     {
+        socket.BeginPeeks();
         using var expiry = new CancellationTokenSource(timeout);
         var buffer = new byte[1024];
         var previous = -1;
@@ -91,9 +96,10 @@ internal static class TlsInspector
                 {
                     Array.Resize(ref buffer, needed);
                 }
-                else if (peeked == previous)
+                else if (peeked == previous && socket.Loop is null)
                 {
-                    // A peek returns at once while unread bytes wait; pause briefly until more arrive.
+                    // On .NET's engine a peek returns at once while unread bytes wait: pause briefly until more arrive
+                    // (on an event loop a short peek already waits for new bytes).
                     await Task.Delay(5, expiry.Token).ConfigureAwait(false);
                 }
 

@@ -18,6 +18,9 @@ internal interface IByteTransport : IDisposable
     /// <summary>The access log's %PROTOCOL%: HTTP/1.1, or HTTP/2 for a stream.</summary>
     string Protocol { get; }
 
+    /// <summary>TLS-terminated here: the request's scheme is https (x-forwarded-proto, :scheme matches, logs).</summary>
+    bool IsTls { get; }
+
     /// <summary>Reads what is there (at least one byte), or 0 at the end of the stream.</summary>
     ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 

@@ -80,6 +80,8 @@ internal sealed class LoopSocket : IByteTransport
 
     public string Protocol => "HTTP/1.1";
 
+    public bool IsTls => false;
+
     public IByteTransport ForKestrel() => _loop is null ? this : new LoopSocket(Detach(), null);
 
     /// <summary>The loop whose thread runs this socket's continuations; null on .NET's engine.</summary>
@@ -157,6 +159,26 @@ internal sealed class LoopSocket : IByteTransport
         lock (_writeLock)
         {
             _writeReady = true;
+        }
+    }
+
+    /// <summary>
+    /// Starts a new series of peeks: bytes an earlier peek saw (and left) are there to be seen again without waiting
+    /// for new ones. A peek loop that needs more than it saw keeps waiting for new bytes within its own series.
+    /// </summary>
+    public void BeginPeeks()
+    {
+        if (_loop is null)
+        {
+            return;
+        }
+
+        lock (_readLock)
+        {
+            if (_peekedShort)
+            {
+                _readReady = true;
+            }
         }
     }
 

@@ -182,6 +182,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             ("http1_fast_path.rq_total", state.Listeners.Http1FastPath?.RequestsServed ?? 0, StatKind.Counter),
             ("http1_fast_path.handoffs", state.Listeners.Http1FastPath?.HandOffs ?? 0, StatKind.Counter),
             ("http1_fast_path.cx_active", state.Listeners.Http1FastPath?.OpenConnections ?? 0, StatKind.Gauge),
+            ("http1_fast_path.tls_connections", state.Listeners.Http1FastPath?.TlsConnections ?? 0, StatKind.Counter),
             ("http2_fast_path.rq_total", state.Listeners.Http1FastPath?.Http2StreamsServed ?? 0, StatKind.Counter),
             ("http1_fast_path.event_loops", state.Listeners.Http1FastPath?.Loops?.Count ?? 0, StatKind.Gauge),
             ("http1_fast_path.event_loop_sockets", state.Listeners.Http1FastPath?.Loops?.Registered ?? 0, StatKind.Gauge),
