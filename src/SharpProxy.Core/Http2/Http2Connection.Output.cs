@@ -307,8 +307,24 @@ internal sealed partial class Http2Connection
             }
         }
 
+        AfterFlush();
+    }
+
+    /// <summary>Output drained: wake the writers waiting for room, and close if that was asked for.</summary>
+    private void AfterFlush()
+    {
         WakeBlocked();
         SignalDrained();
+        bool close;
+        lock (Sync)
+        {
+            close = _closeAfterFlush && !_flushing && _outLength == 0;
+        }
+
+        if (close)
+        {
+            _socket.Shutdown();
+        }
     }
 
     private async Task AwaitSendAsync(ValueTask send, byte[] sending)
@@ -345,8 +361,7 @@ internal sealed partial class Http2Connection
 
         if (length == 0)
         {
-            WakeBlocked();
-            SignalDrained();
+            AfterFlush();
             return;
         }
 

@@ -101,6 +101,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
     private CancellationTokenSource _idle = new();
     private bool _committed;
+    private bool _closeAfterFlush;
     private bool _sawStream;
     private bool _closed;
     private bool _goAwaySent;
@@ -1048,9 +1049,30 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
         if (idle)
         {
-            FlushNow();
-            _socket.Shutdown();
+            CloseAfterFlush();
         }
+    }
+
+    /// <summary>
+    /// Ends the connection once what is queued (GOAWAY above all) has been sent, by whichever thread sends it last: a
+    /// shutdown from here while the loop's thread is still sending would cut the GOAWAY off.
+    /// </summary>
+    private void CloseAfterFlush()
+    {
+        bool now;
+        lock (Sync)
+        {
+            _closeAfterFlush = true;
+            now = !_flushing && (_outLength == 0 || !_committed);
+        }
+
+        if (now)
+        {
+            _socket.Shutdown();
+            return;
+        }
+
+        FlushNow();
     }
 
     /// <summary>A stream's fast path (or Kestrel) is done with it.</summary>
@@ -1073,8 +1095,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
         if (closeNow)
         {
             // The read loop waits on the socket: ending it from here closes the connection once the flush is done.
-            FlushNow();
-            _socket.Shutdown();
+            CloseAfterFlush();
         }
     }
 
