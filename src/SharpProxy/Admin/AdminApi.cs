@@ -54,8 +54,11 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
 
     private string StateName => state.Draining ? "DRAINING" : state.Ready ? "LIVE" : "PRE_INITIALIZING";
 
-    private Task ReadyAsync(HttpContext context) =>
-        TextAsync(context, state.Ready && !state.Draining ? 200 : 503, StateName + "\n");
+    private Task ReadyAsync(HttpContext context)
+    {
+        Core.Diagnostics.StartupTrace.Mark("/ready answered");
+        return TextAsync(context, state.Ready && !state.Draining ? 200 : 503, StateName + "\n");
+    }
 
     private Dictionary<string, object?> ServerInfo()
     {
