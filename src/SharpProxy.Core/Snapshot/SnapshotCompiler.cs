@@ -14,7 +14,6 @@ namespace SharpProxy.Core.Snapshot;
 /// </summary>
 internal sealed class SnapshotCompiler(int workers)
 {
-    private static readonly JsonSerializerOptions FingerprintOptions = new() { IncludeFields = false };
     private long _version;
 
     public int Workers { get; } = Math.Max(1, workers);
@@ -115,9 +114,9 @@ internal sealed class SnapshotCompiler(int workers)
         return new ProxySnapshot(config, listeners.MoveToImmutable(), clusters.ToFrozenDictionary(StringComparer.Ordinal), Interlocked.Increment(ref _version));
     }
 
-    private static string Fingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster, FingerprintOptions);
+    private static string Fingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster, FingerprintJson.Default.ClusterConfig);
 
-    private static string PoolFingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster with { Endpoints = [] }, FingerprintOptions);
+    private static string PoolFingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster with { Endpoints = [] }, FingerprintJson.Default.ClusterConfig);
 
     // The config is immutable, so a fingerprint taken now equals the one that could have been taken at creation.
     private static string FingerprintOf(ClusterState state) => state.Fingerprint ??= Fingerprint(state.Config);
