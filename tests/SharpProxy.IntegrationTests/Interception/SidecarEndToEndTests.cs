@@ -70,7 +70,7 @@ public sealed class SidecarEndToEndTests
                 var context = "\n--- proxy output ---\n" + proxy.Output;
 
                 // sharpproxy wait, as the application container's postStart hook would run it.
-                var wait = pod.Exec(DotnetHost(), ProxyProcess.ProxyDllPath, "wait", "--url", "http://127.0.0.1:15021/healthz/ready", "--timeout-seconds", "60");
+                var wait = pod.Exec([.. ProxyCommand(), "wait", "--url", "http://127.0.0.1:15021/healthz/ready", "--timeout-seconds", "60"]);
                 Assert.True(wait.Success, $"sharpproxy wait failed ({wait.ExitCode}): {wait.StandardOutput}{wait.StandardError}{context}");
                 Assert.Equal(ProxyUid, ProcessUid(proxy, pod));
 
@@ -263,6 +263,10 @@ public sealed class SidecarEndToEndTests
 
     private static string DotnetHost() =>
         Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
+
+    /// <summary>dotnet and sharpproxy.dll, or the executable alone when the tests run a native AOT build.</summary>
+    private static string[] ProxyCommand() =>
+        ProxyProcess.ProxyDllPath is var path && path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? [DotnetHost(), path] : [path];
 
     /// <summary>An HttpClient whose connections are made from sockets created inside <paramref name="ns"/>.</summary>
     private static HttpClient HttpClientIn(TestNetns ns) => new(new SocketsHttpHandler
