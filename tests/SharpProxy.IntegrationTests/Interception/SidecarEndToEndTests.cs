@@ -243,15 +243,25 @@ public sealed class SidecarEndToEndTests
         return (code, $"sharpproxy iptables {string.Join(' ', args)} exited {code}\n{stdout}\n{stderr}");
     }
 
-    /// <summary>The real UID of the proxy (the dotnet process inside the namespace).</summary>
+    /// <summary>The real UID of the proxy (the dotnet process, or the native executable, inside the namespace).</summary>
     private static int ProcessUid(NetnsProxy proxy, TestNetns pod)
     {
         var pids = pod.Must("ip", "netns", "pids", pod.Name).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var pid in pids)
         {
-            var status = File.ReadAllLines($"/proc/{pid}/status");
-            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-            if (cmdline.Contains("sharpproxy.dll", StringComparison.Ordinal))
+            string[] status;
+            string cmdline;
+            try
+            {
+                status = File.ReadAllLines($"/proc/{pid}/status");
+                cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            }
+            catch (IOException)
+            {
+                continue; // exited since it was listed
+            }
+
+            if (cmdline.Contains(ProxyProcess.ProxyDllPath, StringComparison.Ordinal))
             {
                 var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
                 return int.Parse(uid, CultureInfo.InvariantCulture);
