@@ -7,6 +7,7 @@
 #   perf/load/run.sh --quick     1 repetition, short runs, ~3 minutes
 #   perf/load/run.sh --reps 5 --rate 3000
 #   perf/load/run.sh --quick --targets haproxy,sharpproxy --no-variants
+#   perf/load/run.sh --aot       SharpProxy as a native AOT publish instead of ReadyToRun
 #
 # All traffic stays on 127.0.0.1; every process started here is stopped on exit, Ctrl-C or error.
 set -Eeuo pipefail
@@ -20,8 +21,9 @@ RATE=4000
 INSTALL=1
 TARGETS="direct,haproxy,nginx,sharpproxy"
 VARIANTS_ON=1
+AOT=0
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 options:
   --reps N        repetitions (default 3; medians and min-max over them)
@@ -30,6 +32,7 @@ options:
   --no-install    do not apt-get missing tools (fail instead)
   --targets LIST  comma-separated subset of direct,haproxy,nginx,sharpproxy (default: all; ratios need haproxy)
   --no-variants   skip the SharpProxy-only settings rows (concurrency, GC, inline completions)
+  --aot           publish SharpProxy native AOT (needs clang, installed with the other tools)
 EOF
 }
 while [[ $# -gt 0 ]]; do
@@ -43,6 +46,7 @@ while [[ $# -gt 0 ]]; do
         --targets) TARGETS=${2:?--targets needs a list}; shift 2 ;;
         --targets=*) TARGETS=${1#*=}; shift ;;
         --no-variants) VARIANTS_ON=0; shift ;;
+        --aot) AOT=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -151,7 +155,9 @@ stop_pid() {
 # Tools
 ensure_tools() {
     local missing=() cmd pkg
-    for cmd in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 ss:iproute2 curl:curl openssl:openssl; do
+    local tools=(wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 ss:iproute2 curl:curl openssl:openssl)
+    [[ $AOT == 0 ]] || tools+=(clang:clang)  # the native AOT linker driver
+    for cmd in "${tools[@]}"; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd#*:}")
     done
     [[ ${#missing[@]} == 0 ]] && return 0
@@ -470,6 +476,15 @@ EOF
 # Build
 build_sharpproxy() {
     local pub="$LAB_DIR/.publish"
+    if [[ $AOT == 1 ]]; then
+        log "publishing SharpProxy (Release, native AOT) ..."
+        bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishAot=true --disable-build-servers \
+            -o "$pub-aot" -nologo -v quiet >"$WORK/publish.log" 2>&1 && [[ -x $pub-aot/sharpproxy ]] \
+            || { tail -20 "$WORK/publish.log" >&2; die "native AOT publish failed"; }
+        SP_BIN="$pub-aot/sharpproxy"
+        BUILD_KIND="native AOT publish (linux-x64)"
+        return 0
+    fi
     log "publishing SharpProxy (Release, ReadyToRun) ..."
     # --disable-build-servers: no MSBuild/compiler server outlives the lab.
     if bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishReadyToRun=true --self-contained false \

@@ -17,6 +17,7 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        Core.Diagnostics.StartupTrace.Mark("main");
         if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
         {
             Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
@@ -56,6 +57,9 @@ internal static class Program
             return 2;
         }
 
+        // Independent start-up work on thread-pool threads, so that with a second core it overlaps reading the config.
+        Xds.Bootstrap.ApiTypes.StartBuildingDescriptors();
+        var preparedHost = options.Mode == RunMode.Serve ? ProxyServer.StartPreparingHost(options) : null;
         LoadedBootstrap bootstrap;
         try
         {
@@ -71,9 +75,11 @@ internal static class Program
             }
 
             await Console.Error.WriteLineAsync($"configuration rejected: {ex.Errors.Count} error(s)").ConfigureAwait(false);
+            await ProxyServer.DiscardAsync(preparedHost).ConfigureAwait(false);
             return 1;
         }
 
+        Core.Diagnostics.StartupTrace.Mark("bootstrap loaded");
         foreach (var ignored in bootstrap.IgnoredFields)
         {
             await Console.Error.WriteLineAsync("warning: ignoring unsupported field " + ignored).ConfigureAwait(false);
@@ -85,6 +91,6 @@ internal static class Program
             return 0;
         }
 
-        return await ProxyServer.RunAsync(options, bootstrap).ConfigureAwait(false);
+        return await ProxyServer.RunAsync(options, bootstrap, preparedHost: preparedHost).ConfigureAwait(false);
     }
 }

@@ -14,7 +14,6 @@ namespace SharpProxy.Core.Snapshot;
 /// </summary>
 internal sealed class SnapshotCompiler(int workers)
 {
-    private static readonly JsonSerializerOptions FingerprintOptions = new() { IncludeFields = false };
     private long _version;
 
     public int Workers { get; } = Math.Max(1, workers);
@@ -61,19 +60,25 @@ internal sealed class SnapshotCompiler(int workers)
                 continue;
             }
 
-            var fingerprint = JsonSerializer.Serialize(cluster, FingerprintOptions);
-            if (old is not null && old.Fingerprint == fingerprint && old.Workers == Workers)
+            // Fingerprints only when there is an old state to compare with: the reflection-based serializer is the
+            // costliest part of a start-up compile (about 80 ms of JIT and type loading), and its result would go unused.
+            string? fingerprint = null;
+            if (old is not null && old.Workers == Workers)
             {
-                clusters[cluster.Name] = old;
-                continue;
+                fingerprint = Fingerprint(cluster);
+                if (FingerprintOf(old) == fingerprint)
+                {
+                    clusters[cluster.Name] = old;
+                    continue;
+                }
             }
 
             try
             {
-                var poolFingerprint = JsonSerializer.Serialize(cluster with { Endpoints = [] }, FingerprintOptions);
+                var poolFingerprint = old is null ? null : PoolFingerprint(cluster);
                 var state = new ClusterState(cluster, ResolveHosts(cluster), Workers, fingerprint, previous: old) { PoolFingerprint = poolFingerprint };
                 clusters[cluster.Name] = state;
-                if (old is not null && old.PoolFingerprint == poolFingerprint)
+                if (old is not null && PoolFingerprintOf(old) == poolFingerprint)
                 {
                     // Only the endpoints changed: the pools (and connections to hosts that remain) carry over.
                     (adoptions ??= []).Add((state, old));
@@ -108,6 +113,15 @@ internal sealed class SnapshotCompiler(int workers)
 
         return new ProxySnapshot(config, listeners.MoveToImmutable(), clusters.ToFrozenDictionary(StringComparer.Ordinal), Interlocked.Increment(ref _version));
     }
+
+    private static string Fingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster, FingerprintJson.Default.ClusterConfig);
+
+    private static string PoolFingerprint(ClusterConfig cluster) => JsonSerializer.Serialize(cluster with { Endpoints = [] }, FingerprintJson.Default.ClusterConfig);
+
+    // The config is immutable, so a fingerprint taken now equals the one that could have been taken at creation.
+    private static string FingerprintOf(ClusterState state) => state.Fingerprint ??= Fingerprint(state.Config);
+
+    private static string PoolFingerprintOf(ClusterState state) => state.PoolFingerprint ??= PoolFingerprint(state.Config);
 
     /// <summary>Disposes the previous snapshot's clusters that the new one no longer uses.</summary>
     public static void RetireUnused(ProxySnapshot previous, ProxySnapshot current)

@@ -29,7 +29,7 @@ internal sealed class ClusterState : IDisposable
     /// resource manager and its hosts' outlier state across membership updates, the circuit-breaker counters are shared
     /// when the limits are unchanged, and hosts still present keep their ejection and outlier counters.
     /// </param>
-    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string fingerprint, TimeProvider? time = null, Action<Action>? outlierDispatch = null, ClusterState? previous = null)
+    public ClusterState(ClusterConfig config, IReadOnlyList<HostState> hosts, int workers, string? fingerprint, TimeProvider? time = null, Action<Action>? outlierDispatch = null, ClusterState? previous = null)
     {
         Config = config;
         Hosts = hosts;
@@ -81,8 +81,12 @@ internal sealed class ClusterState : IDisposable
 
     public string Name => Config.Name;
 
-    /// <summary>Canonical text of the config this state was built from; equal text means the state can be reused.</summary>
-    public string Fingerprint { get; }
+    /// <summary>
+    /// Canonical text of the config this state was built from; equal text means the state can be reused. Null until a
+    /// later compile first compares against it (SnapshotCompiler fills it in then), so a compile with nothing to compare
+    /// with, as at start-up, serializes nothing.
+    /// </summary>
+    public string? Fingerprint { get; set; }
 
     public IReadOnlyList<HostState> Hosts { get; }
 
@@ -222,9 +226,9 @@ internal sealed class ClusterState : IDisposable
 
     /// <summary>
     /// Canonical text of the config without its endpoints: equal text means a newer state may take over this state's
-    /// pools (and their open connections), since only the membership changed.
+    /// pools (and their open connections), since only the membership changed. Filled in lazily, as <see cref="Fingerprint"/>.
     /// </summary>
-    public string? PoolFingerprint { get; init; }
+    public string? PoolFingerprint { get; set; }
 
     /// <summary>
     /// Takes over <paramref name="previous"/>'s pools (HttpClient and HTTP/1.1 fast path), so connections to hosts that

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Reflection;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 
@@ -42,8 +40,6 @@ internal static class UnknownFields
         ("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", 12),
         ("envoy.config.route.v3.Tracing", 4),
     ];
-
-    private static readonly ConcurrentDictionary<Type, FieldInfo?> UnknownFieldSetMembers = new();
 
     /// <summary>Every unknown field under <paramref name="message"/>, as "path.#number"; harmless ones go to <paramref name="ignored"/>.</summary>
     public static List<string> Find(IMessage message, string path, List<string> ignored)
@@ -189,28 +185,21 @@ internal static class UnknownFields
 
     /// <summary>
     /// The field numbers held in the message's unknown field set. Google.Protobuf keeps the set in a private field of each
-    /// generated class and exposes no reader, so it is reached by reflection and decoded from its wire form.
+    /// generated class and exposes no reader (and reflection on private fields is not available in a native AOT build),
+    /// so the numbers are read from the message's own wire form, which ends with that set: a field whose number the
+    /// descriptor lacks, or whose wire type the declared type cannot have, is one the parser kept as unknown.
     /// </summary>
     private static List<int> UnknownNumbers(IMessage message)
     {
-        var member = UnknownFieldSetMembers.GetOrAdd(message.GetType(), static type => type.GetField("_unknownFields", BindingFlags.NonPublic | BindingFlags.Instance));
-        if (member?.GetValue(message) is not UnknownFieldSet set)
-        {
-            return [];
-        }
-
-        var bytes = new byte[set.CalculateSize()];
-        var output = new CodedOutputStream(bytes);
-        set.WriteTo(output);
-        output.Flush();
-
+        var descriptor = message.Descriptor;
         var numbers = new List<int>();
-        var input = new CodedInputStream(bytes);
+        var input = new CodedInputStream(message.ToByteArray());
         uint tag;
         while ((tag = input.ReadTag()) != 0)
         {
             var number = WireFormat.GetTagFieldNumber(tag);
-            if (!numbers.Contains(number))
+            var field = descriptor.FindFieldByNumber(number);
+            if ((field is null || !ParsedAs(field, WireFormat.GetTagWireType(tag))) && !numbers.Contains(number))
             {
                 numbers.Add(number);
             }
@@ -219,5 +208,26 @@ internal static class UnknownFields
         }
 
         return numbers;
+    }
+
+    /// <summary>Whether the generated parser takes this wire type for the field (anything else goes to unknown fields).</summary>
+    private static bool ParsedAs(FieldDescriptor field, WireFormat.WireType wireType)
+    {
+        if (field.IsMap)
+        {
+            return wireType == WireFormat.WireType.LengthDelimited;
+        }
+
+        var declared = field.FieldType switch
+        {
+            FieldType.Double or FieldType.Fixed64 or FieldType.SFixed64 => WireFormat.WireType.Fixed64,
+            FieldType.Float or FieldType.Fixed32 or FieldType.SFixed32 => WireFormat.WireType.Fixed32,
+            FieldType.String or FieldType.Bytes or FieldType.Message => WireFormat.WireType.LengthDelimited,
+            FieldType.Group => WireFormat.WireType.StartGroup,
+            _ => WireFormat.WireType.Varint,
+        };
+
+        // A repeated number arrives packed (one length-delimited run) or one value per tag; the parser takes both.
+        return wireType == declared || (field.IsRepeated && wireType == WireFormat.WireType.LengthDelimited);
     }
 }

@@ -45,6 +45,7 @@ internal static class BootstrapLoader
             root = root is null ? overlay : Merge(root, overlay);
         }
 
+        Core.Diagnostics.StartupTrace.Mark("yaml parsed");
         return LoadFromJson(root ?? new JsonObject(), source, allowUnknownFields);
     }
 
@@ -52,6 +53,7 @@ internal static class BootstrapLoader
     {
         var walker = new SchemaWalker(removeUnknownFields: allowUnknownFields);
         walker.WalkMessage(root, BootstrapApi.Bootstrap.Descriptor, "");
+        Core.Diagnostics.StartupTrace.Mark("schema walked");
         if (walker.Errors.Count > 0)
         {
             throw new ConfigException(Prefix(source, walker.Errors));
@@ -68,6 +70,7 @@ internal static class BootstrapLoader
             throw new ConfigException([$"{source}: {ex.Message}"]);
         }
 
+        Core.Diagnostics.StartupTrace.Mark("protobuf parsed");
         var errors = new TranslationErrors();
         var config = BootstrapTranslator.Translate(proto, errors, out var xds);
         if (errors.Any)

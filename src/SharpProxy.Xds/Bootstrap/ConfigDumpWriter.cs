@@ -18,19 +18,20 @@ internal static class ConfigDumpWriter
         var routes = new JsonArray();
         foreach (var listener in proto.StaticResources?.Listeners ?? [])
         {
-            listeners.Add(new JsonObject { ["listener"] = Node(listener), ["last_updated"] = updated });
+            listeners.Add((JsonNode)new JsonObject { ["listener"] = Node(listener), ["last_updated"] = updated });
         }
 
         var clusters = new JsonArray();
         foreach (var cluster in proto.StaticResources?.Clusters ?? [])
         {
-            clusters.Add(new JsonObject { ["cluster"] = Node(cluster), ["last_updated"] = updated });
+            clusters.Add((JsonNode)new JsonObject { ["cluster"] = Node(cluster), ["last_updated"] = updated });
         }
 
         var root = new JsonObject
         {
-            ["configs"] = new JsonArray
-            {
+            // JsonNode-typed elements: JsonArray's generic Add (what an initializer of JsonObjects binds to) is marked as
+            // needing reflection, which a trimmed or native AOT build does not keep.
+            ["configs"] = new JsonArray(
                 new JsonObject
                 {
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
@@ -67,8 +68,7 @@ internal static class ConfigDumpWriter
                     ["@type"] = "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
                     ["static_secrets"] = StaticSecrets(proto, updated),
                     ["dynamic_active_secrets"] = DynamicSecrets(dynamicState),
-                },
-            },
+                }),
         };
         RedactPrivateKeys(root);
         return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
@@ -79,7 +79,7 @@ internal static class ConfigDumpWriter
         var array = new JsonArray();
         foreach (var secret in proto.StaticResources?.Secrets ?? [])
         {
-            array.Add(new JsonObject { ["name"] = secret.Name, ["last_updated"] = updated, ["secret"] = Node(secret) });
+            array.Add((JsonNode)new JsonObject { ["name"] = secret.Name, ["last_updated"] = updated, ["secret"] = Node(secret) });
         }
 
         return array;
@@ -149,7 +149,7 @@ internal static class ConfigDumpWriter
         foreach (var name in resources.Keys.Order(StringComparer.Ordinal))
         {
             var resource = resources[name];
-            array.Add(new JsonObject
+            array.Add((JsonNode)new JsonObject
             {
                 ["version_info"] = resource.Version,
                 [key] = Node(resource.Message),
@@ -167,7 +167,7 @@ internal static class ConfigDumpWriter
         {
             var active = entry!.AsObject();
             var name = active["listener"]?["name"]?.GetValue<string>() ?? "";
-            array.Add(new JsonObject { ["name"] = name, ["active_state"] = active.DeepClone() });
+            array.Add((JsonNode)new JsonObject { ["name"] = name, ["active_state"] = active.DeepClone() });
         }
 
         return array;

@@ -54,8 +54,11 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
 
     private string StateName => state.Draining ? "DRAINING" : state.Ready ? "LIVE" : "PRE_INITIALIZING";
 
-    private Task ReadyAsync(HttpContext context) =>
-        TextAsync(context, state.Ready && !state.Draining ? 200 : 503, StateName + "\n");
+    private Task ReadyAsync(HttpContext context)
+    {
+        Core.Diagnostics.StartupTrace.Mark("/ready answered");
+        return TextAsync(context, state.Ready && !state.Draining ? 200 : 503, StateName + "\n");
+    }
 
     private Dictionary<string, object?> ServerInfo()
     {
@@ -240,7 +243,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
         text.Append(prefix).Append(field).Append("::").Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
 
     private static Task JsonAsync(HttpContext context, object value) =>
-        TextAsync(context, 200, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }) + "\n", "application/json");
+        TextAsync(context, 200, JsonSerializer.Serialize(value, AdminJson.Default.Object) + "\n", "application/json");
 
     private static Task TextAsync(HttpContext context, int status, string body, string contentType = "text/plain; charset=UTF-8")
     {

@@ -61,6 +61,49 @@ public sealed class ClusterPoolReuseTests
         Assert.Same(pool, oldState.GetPool(0));
     }
 
+    [Fact]
+    public void EqualConfigInANewObject_SameStateKept()
+    {
+        var first = _compiler.Compile(Config(Cluster(9001)), previous: null);
+        var second = _compiler.Compile(Config(Cluster(9001)), first);
+
+        Assert.Same(first.FindCluster("reviews"), second.FindCluster("reviews"));
+    }
+
+    [Fact]
+    public void FirstCompile_TakesNoFingerprint_ALaterCompileComparesAllTheSame()
+    {
+        // Start-up compiles have nothing to compare with, so they skip the serialization; the next compile fills the
+        // old state's fingerprints in and still tells a changed cluster from an unchanged one.
+        var first = _compiler.Compile(new ProxyConfig { Clusters = [Cluster(9001), Cluster(9101) with { Name = "ratings" }] }, previous: null);
+        var reviews = first.FindCluster("reviews")!;
+        var ratings = first.FindCluster("ratings")!;
+        Assert.Null(reviews.Fingerprint);
+        Assert.Null(reviews.PoolFingerprint);
+        var ratingsPool = ratings.GetPool(0);
+
+        var second = _compiler.Compile(new ProxyConfig { Clusters = [Cluster(9001), Cluster(9101, 9102) with { Name = "ratings" }] }, first);
+
+        Assert.Same(reviews, second.FindCluster("reviews"));
+        Assert.NotNull(reviews.Fingerprint);
+        var newRatings = second.FindCluster("ratings")!;
+        Assert.NotSame(ratings, newRatings);
+        Assert.Same(ratingsPool, newRatings.GetPool(0));
+        Assert.NotNull(newRatings.Fingerprint);
+        Assert.NotEqual(ratings.Fingerprint, newRatings.Fingerprint);
+        Assert.Equal(ratings.PoolFingerprint, newRatings.PoolFingerprint);
+    }
+
+    [Fact]
+    public void WorkerCountChanged_NewState()
+    {
+        var first = _compiler.Compile(Config(Cluster(9001)), previous: null);
+        var second = new SnapshotCompiler(3).Compile(Config(Cluster(9001)), first);
+
+        Assert.NotSame(first.FindCluster("reviews"), second.FindCluster("reviews"));
+        Assert.Equal(3, second.FindCluster("reviews")!.Workers);
+    }
+
     private static ProxyConfig Config(ClusterConfig cluster) => new() { Clusters = [cluster] };
 
     private static ClusterConfig Cluster(params int[] ports) => new()

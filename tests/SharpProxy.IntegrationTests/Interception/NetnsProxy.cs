@@ -65,8 +65,7 @@ internal sealed class NetnsProxy : IDisposable
             }
         }
 
-        psi.ArgumentList.Add(DotnetHost());
-        foreach (var arg in new[] { ProxyProcess.ProxyDllPath, "-c", configPath, "--admin-address-path", adminFile, "--concurrency", "2" }.Concat(extraArguments ?? []))
+        foreach (var arg in ProxyCommand().Concat(["-c", configPath, "--admin-address-path", adminFile, "--concurrency", "2"]).Concat(extraArguments ?? []))
         {
             psi.ArgumentList.Add(arg);
         }
@@ -124,6 +123,10 @@ internal sealed class NetnsProxy : IDisposable
 
     private static string DotnetHost() =>
         Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
+
+    /// <summary>dotnet and sharpproxy.dll, or the executable alone when the tests run a native AOT build.</summary>
+    private static string[] ProxyCommand() =>
+        ProxyProcess.ProxyDllPath is var path && path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? [DotnetHost(), path] : [path];
 
     private void Append(string? line)
     {

@@ -70,7 +70,7 @@ public sealed class SidecarEndToEndTests
                 var context = "\n--- proxy output ---\n" + proxy.Output;
 
                 // sharpproxy wait, as the application container's postStart hook would run it.
-                var wait = pod.Exec(DotnetHost(), ProxyProcess.ProxyDllPath, "wait", "--url", "http://127.0.0.1:15021/healthz/ready", "--timeout-seconds", "60");
+                var wait = pod.Exec([.. ProxyCommand(), "wait", "--url", "http://127.0.0.1:15021/healthz/ready", "--timeout-seconds", "60"]);
                 Assert.True(wait.Success, $"sharpproxy wait failed ({wait.ExitCode}): {wait.StandardOutput}{wait.StandardError}{context}");
                 Assert.Equal(ProxyUid, ProcessUid(proxy, pod));
 
@@ -243,15 +243,25 @@ public sealed class SidecarEndToEndTests
         return (code, $"sharpproxy iptables {string.Join(' ', args)} exited {code}\n{stdout}\n{stderr}");
     }
 
-    /// <summary>The real UID of the proxy (the dotnet process inside the namespace).</summary>
+    /// <summary>The real UID of the proxy (the dotnet process, or the native executable, inside the namespace).</summary>
     private static int ProcessUid(NetnsProxy proxy, TestNetns pod)
     {
         var pids = pod.Must("ip", "netns", "pids", pod.Name).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var pid in pids)
         {
-            var status = File.ReadAllLines($"/proc/{pid}/status");
-            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-            if (cmdline.Contains("sharpproxy.dll", StringComparison.Ordinal))
+            string[] status;
+            string cmdline;
+            try
+            {
+                status = File.ReadAllLines($"/proc/{pid}/status");
+                cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            }
+            catch (IOException)
+            {
+                continue; // exited since it was listed
+            }
+
+            if (cmdline.Contains(ProxyProcess.ProxyDllPath, StringComparison.Ordinal))
             {
                 var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
                 return int.Parse(uid, CultureInfo.InvariantCulture);
@@ -263,6 +273,10 @@ public sealed class SidecarEndToEndTests
 
     private static string DotnetHost() =>
         Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
+
+    /// <summary>dotnet and sharpproxy.dll, or the executable alone when the tests run a native AOT build.</summary>
+    private static string[] ProxyCommand() =>
+        ProxyProcess.ProxyDllPath is var path && path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? [DotnetHost(), path] : [path];
 
     /// <summary>An HttpClient whose connections are made from sockets created inside <paramref name="ns"/>.</summary>
     private static HttpClient HttpClientIn(TestNetns ns) => new(new SocketsHttpHandler

@@ -290,7 +290,7 @@ internal sealed class AccessLogFormat : IEquatable<AccessLogFormat>
                     foreach (var property in element.EnumerateObject())
                     {
                         var keyPath = path.Length == 0 ? property.Name : path + "." + property.Name;
-                        fields.Add((JsonSerializer.Serialize(property.Name), CompileJson(property.Value, keyPath, slots)));
+                        fields.Add((System.Text.Json.Nodes.JsonValue.Create(property.Name).ToJsonString(), CompileJson(property.Value, keyPath, slots)));
                     }
 
                     return new JsonTemplate { Fields = [.. fields] };
