@@ -237,6 +237,8 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             return;
         }
 
+        // Out of the loop's table on any failure below (a registered socket stays referenced by its slot).
+        LoopSocket? looped = null;
         try
         {
             var snapshot = _snapshots.Current;
@@ -264,7 +266,6 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             // On the fast path's event loop from the first peek when the connection may stay there: a socket .NET's
             // engine has polled stays in its epoll set too, which would wake both for every event.
             var loop = Http1FastPath?.Loops?.For(worker);
-            LoopSocket? looped = null;
             ClientHelloInfo? hello = null;
             if (listener.Config.InspectTls)
             {
@@ -420,6 +421,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         {
             // Nothing may escape a fire-and-forget connection task; the socket is closed whatever went wrong.
             Log.ConnectionSetupFailed(_logger, bound.Name, ex);
+            looped?.Dispose();
             socket.Dispose();
         }
     }
