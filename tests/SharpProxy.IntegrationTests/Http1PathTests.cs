@@ -30,7 +30,7 @@ public sealed class Http1PathTests(ITestOutputHelper output)
         }
 
         var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
-        var served = StatValue(stats, "http1_fast_path.rq_total");
+        var served = StatsText.Value(stats, "http1_fast_path.rq_total");
         output.WriteLine($"fast path expected: {FastPathExpected}; http1_fast_path.rq_total: {served}");
         if (FastPathExpected)
         {
@@ -209,8 +209,8 @@ public sealed class Http1PathTests(ITestOutputHelper output)
         }
 
         var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
-        var loops = StatValue(stats, "http1_fast_path.event_loops");
-        var sockets = StatValue(stats, "http1_fast_path.event_loop_sockets");
+        var loops = StatsText.Value(stats, "http1_fast_path.event_loops");
+        var sockets = StatsText.Value(stats, "http1_fast_path.event_loop_sockets");
         output.WriteLine($"fast path expected: {FastPathExpected}; event loops: {loops}; sockets in them: {sockets}");
         if (!FastPathExpected)
         {
@@ -230,23 +230,10 @@ public sealed class Http1PathTests(ITestOutputHelper output)
             async () =>
             {
                 var (_, now) = await bed.Proxy.AdminGetAsync("/stats");
-                sockets = StatValue(now, "http1_fast_path.event_loop_sockets");
+                sockets = StatsText.Value(now, "http1_fast_path.event_loop_sockets");
                 return sockets == 1;
             },
             TimeSpan.FromSeconds(10),
             "the closed client connection to leave the event loop (the idle upstream connection stays pooled)");
-    }
-
-    private static long StatValue(string stats, string name)
-    {
-        foreach (var line in stats.Split('\n'))
-        {
-            if (line.StartsWith(name + ": ", StringComparison.Ordinal))
-            {
-                return long.Parse(line[(name.Length + 2)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"stat {name} not found in /stats");
     }
 }

@@ -64,7 +64,7 @@ public sealed class Http2PathTests(ITestOutputHelper output)
         }
 
         var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
-        var streams = StatValue(stats, "http2_fast_path.rq_total");
+        var streams = StatsText.Value(stats, "http2_fast_path.rq_total");
         output.WriteLine($"fast path expected: {FastPathExpected}; http2_fast_path.rq_total: {streams}");
         if (FastPathExpected)
         {
@@ -97,7 +97,7 @@ public sealed class Http2PathTests(ITestOutputHelper output)
         }
 
         var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
-        Assert.Equal(FastPathExpected ? 100 : 0, StatValue(stats, "http2_fast_path.rq_total"));
+        Assert.Equal(FastPathExpected ? 100 : 0, StatsText.Value(stats, "http2_fast_path.rq_total"));
     }
 
     [Fact]
@@ -149,17 +149,4 @@ public sealed class Http2PathTests(ITestOutputHelper output)
     /// <summary>The canary bed: two HTTP/1.1 clusters (a route to an HTTP/2 cluster would keep HTTP/2 on Kestrel).</summary>
     private static Task<ProxyTestBed> StartAsync() =>
         ProxyTestBed.StartAsync(["v1", "v2"], u => ConfigTemplates.WriteCanary(u[0], u[1]));
-
-    private static long StatValue(string stats, string name)
-    {
-        foreach (var line in stats.Split('\n'))
-        {
-            if (line.StartsWith(name + ": ", StringComparison.Ordinal))
-            {
-                return long.Parse(line[(name.Length + 2)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"stat {name} not found in /stats");
-    }
 }

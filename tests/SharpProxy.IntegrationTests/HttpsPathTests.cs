@@ -50,8 +50,8 @@ public sealed class HttpsPathTests(ITestOutputHelper output)
         }
 
         var (_, stats) = await proxy.AdminGetAsync("/stats");
-        var tls = StatValue(stats, "http1_fast_path.tls_connections");
-        var h2 = StatValue(stats, "http2_fast_path.rq_total");
+        var tls = StatsText.Value(stats, "http1_fast_path.tls_connections");
+        var h2 = StatsText.Value(stats, "http2_fast_path.rq_total");
         output.WriteLine($"fast path expected: {FastPathExpected}; tls_connections: {tls}; http2_fast_path.rq_total: {h2}");
         Assert.Equal(FastPathExpected ? 2 : 0, tls);
         Assert.Equal(FastPathExpected ? 4 : 0, h2);
@@ -140,17 +140,4 @@ public sealed class HttpsPathTests(ITestOutputHelper output)
                     address:
                       socket_address: { address: 127.0.0.1, port_value: {{upstreamPort}} }
         """;
-
-    private static long StatValue(string stats, string name)
-    {
-        foreach (var line in stats.Split('\n'))
-        {
-            if (line.StartsWith(name + ": ", StringComparison.Ordinal))
-            {
-                return long.Parse(line[(name.Length + 2)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"stat {name} not found in /stats");
-    }
 }

@@ -419,7 +419,8 @@ internal struct ChunkedScanner
         return i;
     }
 
-    private static int HexValue(byte b) => b switch
+    /// <summary>A hex digit's value, -1 for any other byte (chunk sizes, here and in the HTTP/2 bridge).</summary>
+    internal static int HexValue(byte b) => b switch
     {
         >= (byte)'0' and <= (byte)'9' => b - '0',
         >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,

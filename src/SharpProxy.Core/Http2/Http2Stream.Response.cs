@@ -366,7 +366,7 @@ internal sealed partial class Http2Stream
             switch (_chunk)
             {
                 case ChunkState.Size:
-                    if (HexValue(b) is var digit and >= 0)
+                    if (ChunkedScanner.HexValue(b) is var digit and >= 0)
                     {
                         if (_remaining > (long.MaxValue >> 4))
                         {
@@ -472,14 +472,6 @@ internal sealed partial class Http2Stream
 
         return position;
     }
-
-    private static int HexValue(byte b) => b switch
-    {
-        >= (byte)'0' and <= (byte)'9' => b - '0',
-        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
-        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
-        _ => -1,
-    };
 
     /// <summary>
     /// The fast path (or Kestrel) is done with the stream: a body that runs until close ends here; an unfinished
