@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using SharpProxy.Testing;
 using Xunit.Abstractions;
 
@@ -61,20 +60,7 @@ public sealed class HttpsPathTests(ITestOutputHelper output)
     {
         var handler = new SocketsHttpHandler
         {
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = TestHttp.ConnectToLoopback(port),
             SslOptions = new SslClientAuthenticationOptions
             {
                 TargetHost = ServerName,

@@ -162,20 +162,7 @@ public sealed class SdsTests(ITestOutputHelper output) : IAsyncLifetime
         X509Certificate2? seen = null;
         using var handler = new SocketsHttpHandler
         {
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = TestHttp.ConnectToLoopback(port),
             SslOptions = new SslClientAuthenticationOptions
             {
                 TargetHost = "sds.example.com",

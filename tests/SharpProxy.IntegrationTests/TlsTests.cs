@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using SharpProxy.Testing;
 using Xunit.Abstractions;
@@ -346,20 +345,7 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         var port = fixture.Port;
         var handler = new SocketsHttpHandler
         {
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = TestHttp.ConnectToLoopback(port),
             SslOptions = new SslClientAuthenticationOptions
             {
                 TargetHost = serverName,

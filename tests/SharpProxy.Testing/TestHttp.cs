@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 
 namespace SharpProxy.Testing;
 
@@ -17,6 +18,26 @@ public static class TestHttp
         MaxConnectionsPerServer = maxConnectionsPerServer,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
     };
+
+    /// <summary>
+    /// A ConnectCallback that dials 127.0.0.1:<paramref name="port"/> whatever host the URL names, so a TLS test can
+    /// address the proxy by a server name (SNI, certificate checks) without a resolver.
+    /// </summary>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectToLoopback(int port) =>
+        async (_, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
 
     /// <summary>HTTP/1.1 client (exact version).</summary>
     public static HttpClient Http1(Uri baseAddress, TimeSpan? timeout = null, int maxConnectionsPerServer = int.MaxValue) =>

@@ -93,30 +93,10 @@ internal sealed partial class ListenerManager
         }
 
         var transport = new TlsTransport(socket, ssl);
-        if (ssl.NegotiatedApplicationProtocol != System.Net.Security.SslApplicationProtocol.Http2)
-        {
-            await ServeOnFastPathAsync(bound, transport, fastPath, feature, http2: false).ConfigureAwait(false);
-            return;
-        }
-
-        if (fastPath.ServesHttp2(feature.ListenerName) && chain.RoutesAvoidHttp2Clusters(snapshot))
-        {
-            await ServeOnFastPathAsync(bound, transport, fastPath, feature, http2: true).ConfigureAwait(false);
-            return;
-        }
-
-        fastPath.OnHandOff();
-        bound.Stats.OnConnectionOpened();
-        if (Http1.KestrelHandoff.TryDispatch(_transport, Http2Endpoint, transport, [], feature, out var handoff))
-        {
-            var drained = bound.DrainExpired.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), transport);
-            handoff.ConnectionClosed.UnsafeRegister(static state => ((Telemetry.Metrics.ListenerStats)state!).OnConnectionClosed(), bound.Stats);
-            handoff.ConnectionClosed.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), drained);
-        }
-        else
-        {
-            bound.Stats.OnConnectionClosed();
-        }
+        var mode = ssl.NegotiatedApplicationProtocol != System.Net.Security.SslApplicationProtocol.Http2 ? FastPathMode.Http1
+            : fastPath.ServesHttp2(feature.ListenerName) && chain.RoutesAvoidHttp2Clusters(snapshot) ? FastPathMode.Http2
+            : FastPathMode.Http2OnKestrel;
+        await ServeOnFastPathAsync(bound, transport, fastPath, feature, mode).ConfigureAwait(false);
     }
 
     private static int SelectChain(IReadOnlyList<FilterChainConfig> chains, IPEndPoint destination, ClientHelloInfo? hello, string? sniffedProtocol)

@@ -392,13 +392,13 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
                 if (codec == CodecType.Http1 || sniffed == HttpProtocols.Http1)
                 {
-                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, http2: false).ConfigureAwait(false);
+                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, FastPathMode.Http1).ConfigureAwait(false);
                     return;
                 }
 
                 if (looped.Loop is not null && fastPath.ServesHttp2(listener.Config.Name) && listener.Chains[chainIndex].RoutesAvoidHttp2Clusters(snapshot))
                 {
-                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, http2: true).ConfigureAwait(false);
+                    await ServeOnFastPathAsync(bound, looped, fastPath, feature, FastPathMode.Http2).ConfigureAwait(false);
                     return;
                 }
 
@@ -426,15 +426,37 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private static async Task ServeOnFastPathAsync(BoundListener bound, IByteTransport socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, bool http2)
+    /// <summary>How a connection that reached the fast path is served.</summary>
+    private enum FastPathMode
+    {
+        Http1,
+        Http2,
+
+        /// <summary>Decrypted on the loop, then HTTP/2 on Kestrel (a listener whose HTTP/2 must stay there).</summary>
+        Http2OnKestrel,
+    }
+
+    private static async Task ServeOnFastPathAsync(BoundListener bound, IByteTransport socket, Http1.Http1FastPath fastPath, ProxyConnectionFeature feature, FastPathMode mode)
     {
         bound.Stats.OnConnectionOpened();
 
         // Closed when its listener, removed from the config, has drained for the drain time (on either path).
         var drained = bound.DrainExpired.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), socket);
-        var handedOff = http2
-            ? await Http2.Http2Connection.RunAsync(fastPath, socket, feature).ConfigureAwait(false)
-            : await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2: false).ConfigureAwait(false);
+        Http1.KestrelHandoff? handedOff;
+        switch (mode)
+        {
+            case FastPathMode.Http2:
+                handedOff = await Http2.Http2Connection.RunAsync(fastPath, socket, feature).ConfigureAwait(false);
+                break;
+            case FastPathMode.Http2OnKestrel:
+                fastPath.OnHandOff();
+                handedOff = Http1.KestrelHandoff.TryDispatch(fastPath.Transport, Http2Endpoint, socket, [], feature, out var handoff) ? handoff : null;
+                break;
+            default:
+                handedOff = await Http1.Http1Connection.RunAsync(fastPath, socket, feature, sniffHttp2: false).ConfigureAwait(false);
+                break;
+        }
+
         if (handedOff is null)
         {
             drained.Dispose();
