@@ -15,8 +15,7 @@ public sealed class Http1PathTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    private static bool FastPathExpected =>
-        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+    private static bool FastPathExpected => PathUnderTest.FastPath;
 
     [Fact]
     public async Task Requests_TakeTheConfiguredPath_CountedInStats()

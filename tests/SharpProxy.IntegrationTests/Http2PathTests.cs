@@ -13,8 +13,7 @@ namespace SharpProxy.IntegrationTests;
 /// </summary>
 public sealed class Http2PathTests(ITestOutputHelper output)
 {
-    private static bool FastPathExpected =>
-        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+    private static bool FastPathExpected => PathUnderTest.FastPath;
 
     [Fact]
     public async Task H2cRequests_HeadersQueryAndBodiesArriveIntact_OnTheConfiguredPath()

@@ -15,8 +15,7 @@ public sealed class HttpsPathTests(ITestOutputHelper output)
 {
     private const string ServerName = "h2.example.com";
 
-    private static bool FastPathExpected =>
-        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+    private static bool FastPathExpected => PathUnderTest.FastPath;
 
     [Fact]
     public async Task Https_Http2AndHttp1ByAlpn_ServedWithHttpsScheme_OnTheConfiguredPath()

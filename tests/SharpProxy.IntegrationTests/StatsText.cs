@@ -2,6 +2,13 @@ using System.Globalization;
 
 namespace SharpProxy.IntegrationTests;
 
+/// <summary>Which path this test assembly's proxies take: the fast path, unless SHARPPROXY_HTTP1_FAST_PATH=0 (KestrelPath).</summary>
+internal static class PathUnderTest
+{
+    public static bool FastPath =>
+        !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+}
+
 /// <summary>Reads one counter or gauge from the admin API's /stats text.</summary>
 internal static class StatsText
 {

@@ -56,7 +56,7 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         Assert.Equal(HttpVersion.Version11, response.Version);
 
         // Terminated on the fast path's event loop, unless this assembly tests the Kestrel path.
-        var fastPath = !string.Equals(Environment.GetEnvironmentVariable("SHARPPROXY_HTTP1_FAST_PATH"), "0", StringComparison.Ordinal);
+        var fastPath = PathUnderTest.FastPath;
         var terminatedOnLoop = await StatAsync("http1_fast_path.tls_connections", "");
         output.WriteLine($"fast path expected: {fastPath}; http1_fast_path.tls_connections: {terminatedOnLoop}");
         Assert.Equal(fastPath, terminatedOnLoop > 0);
