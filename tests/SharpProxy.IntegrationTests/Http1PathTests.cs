@@ -224,15 +224,18 @@ public sealed class Http1PathTests(ITestOutputHelper output)
         // The client's keep-alive connection and the pooled upstream connection that served its three requests.
         Assert.Equal(2, sockets);
 
+        // The client's connection keeps one timeout on its loop (idle, route, per-try in turn); upstream ones none.
+        Assert.Equal(1, StatsText.Value(stats, "http1_fast_path.event_loop_timers"));
+
         client.Dispose();
         await Polling.UntilAsync(
             async () =>
             {
                 var (_, now) = await bed.Proxy.AdminGetAsync("/stats");
                 sockets = StatsText.Value(now, "http1_fast_path.event_loop_sockets");
-                return sockets == 1;
+                return sockets == 1 && StatsText.Value(now, "http1_fast_path.event_loop_timers") == 0;
             },
             TimeSpan.FromSeconds(10),
-            "the closed client connection to leave the event loop (the idle upstream connection stays pooled)");
+            "the closed client connection to leave the event loop with its timeout (the idle upstream connection stays pooled)");
     }
 }

@@ -51,7 +51,7 @@ internal sealed partial class Http1Connection
     private readonly HeaderSpan[] _upstreamSpans = new HeaderSpan[Http1Parser.MaxHeaders];
     private readonly string?[] _nameCache = new string?[Http1Parser.MaxHeaders];
     private readonly string?[] _valueCache = new string?[Http1Parser.MaxHeaders];
-    private CancellationTokenSource _timer = new();
+    private readonly LoopDeadline _timer;
     private byte[] _buffer;
     private byte[] _out;
     private int _start;
@@ -77,6 +77,7 @@ internal sealed partial class Http1Connection
         _socket = socket;
         _connection = connection;
         _sniffHttp2 = sniffHttp2;
+        _timer = new LoopDeadline(socket.Loop);
         _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
         _out = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
     }
@@ -293,14 +294,7 @@ internal sealed partial class Http1Connection
         _socket.Dispose();
     }
 
-    private void ResetTimer()
-    {
-        if (!_timer.TryReset())
-        {
-            _timer.Dispose();
-            _timer = new CancellationTokenSource();
-        }
-    }
+    private void ResetTimer() => _timer.Reset();
 
     /// <summary>Reads more request bytes after [_start, _end), compacting or growing the buffer. False at end of stream.</summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]

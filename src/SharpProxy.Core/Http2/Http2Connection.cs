@@ -99,7 +99,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     private bool _flushScheduled;
     private TaskCompletionSource? _drained;
 
-    private CancellationTokenSource _idle = new();
+    private readonly LoopDeadline _idle;
     private bool _committed;
     private bool _closeAfterFlush;
     private bool _sawStream;
@@ -121,6 +121,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
     {
         _owner = owner;
         _socket = socket;
+        _idle = new LoopDeadline(socket.Loop);
         _feature = feature;
 
         // Our preface, queued now and sent once the connection is committed to this path.
@@ -270,12 +271,7 @@ internal sealed partial class Http2Connection : IDeferredFlush
 
         while (true)
         {
-            if (!_idle.TryReset())
-            {
-                _idle.Dispose();
-                _idle = new CancellationTokenSource();
-            }
-
+            _idle.Reset();
             var awaitingFirstHeaders = !_committed;
             _idle.CancelAfter(awaitingFirstHeaders ? FirstHeadersWait : IdleTimeout);
             try

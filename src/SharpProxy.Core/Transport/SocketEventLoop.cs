@@ -26,6 +26,11 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
     private readonly Stack<int> _freeSlots = new();
     private readonly ILogger? _logger;
     private readonly List<IDeferredFlush> _deferred = [];
+    private readonly Lock _deadlinesLock = new();
+    private readonly List<LoopDeadline> _due = [];
+    private LoopDeadline[] _deadlines = new LoopDeadline[64];
+    private int _deadlineCount;
+    private long _nextDeadlineCheck = long.MaxValue;
     private LoopSocket?[] _slots = new LoopSocket?[64];
     private int _usedSlots;
     private uint _generation;
@@ -77,6 +82,126 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
     /// events wrote to one connection leaves in one send. Only on the loop's thread.
     /// </summary>
     internal void DeferFlush(IDeferredFlush flush) => _deferred.Add(flush);
+
+    /// <summary>
+    /// The time (<see cref="System.Diagnostics.Stopwatch"/> ticks) when the current epoll batch began: what deadlines
+    /// armed on this thread count from (one clock read per batch, not per arming).
+    /// </summary>
+    internal long Now { get; private set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>Deadlines tracked now (tests).</summary>
+    internal int TrackedDeadlines
+    {
+        get
+        {
+            lock (_deadlinesLock)
+            {
+                return _deadlineCount;
+            }
+        }
+    }
+
+    /// <summary>Makes sure the loop looks at its deadlines by <paramref name="due"/>. Only on the loop's thread.</summary>
+    internal void CheckDeadlineBy(long due)
+    {
+        if (due < _nextDeadlineCheck)
+        {
+            _nextDeadlineCheck = due;
+        }
+    }
+
+    internal void Track(LoopDeadline deadline)
+    {
+        lock (_deadlinesLock)
+        {
+            if (_deadlineCount == _deadlines.Length)
+            {
+                Array.Resize(ref _deadlines, _deadlines.Length * 2);
+            }
+
+            deadline.Index = _deadlineCount;
+            _deadlines[_deadlineCount++] = deadline;
+        }
+    }
+
+    internal void Untrack(LoopDeadline deadline)
+    {
+        lock (_deadlinesLock)
+        {
+            var index = deadline.Index;
+            if ((uint)index >= (uint)_deadlineCount || !ReferenceEquals(_deadlines[index], deadline))
+            {
+                return;
+            }
+
+            // Swap-remove: the last one takes this place.
+            var last = _deadlines[--_deadlineCount];
+            _deadlines[index] = last;
+            last.Index = index;
+            _deadlines[_deadlineCount] = null!;
+            deadline.Index = -1;
+        }
+    }
+
+    /// <summary>Fires the deadlines that are due and sets when to look next (the earliest one left).</summary>
+    private void FireDueDeadlines()
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var next = long.MaxValue;
+        lock (_deadlinesLock)
+        {
+            for (var i = 0; i < _deadlineCount; i++)
+            {
+                var deadline = _deadlines[i];
+                var due = deadline.Due;
+                if (due <= now)
+                {
+                    deadline.Due = long.MaxValue;
+                    _due.Add(deadline);
+                }
+                else if (due < next)
+                {
+                    next = due;
+                }
+            }
+        }
+
+        _nextDeadlineCheck = next;
+
+        // Outside the lock: a cancellation resumes its connection here, which may re-arm or dispose deadlines.
+        for (var i = 0; i < _due.Count; i++)
+        {
+            try
+            {
+                _due[i].Fire();
+            }
+            catch (Exception ex)
+            {
+                Log.HandlerFailed(_logger, Index, ex);
+            }
+        }
+
+        _due.Clear();
+    }
+
+    /// <summary>epoll_wait's timeout: until the next deadline check, in whole milliseconds rounded up; -1 = none.</summary>
+    private int WaitTimeoutMilliseconds()
+    {
+        var next = _nextDeadlineCheck;
+        if (next == long.MaxValue)
+        {
+            return -1;
+        }
+
+        var ticks = next - System.Diagnostics.Stopwatch.GetTimestamp();
+        if (ticks <= 0)
+        {
+            return 0;
+        }
+
+        var milliseconds = ((ticks * 1000) + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency;
+        return milliseconds >= int.MaxValue ? int.MaxValue : (int)milliseconds;
+    }
 
     /// <summary>True on this loop's own thread.</summary>
     public bool IsCurrentThread => Thread.CurrentThread == _thread;
@@ -152,7 +277,8 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
         {
             while (!_stopping)
             {
-                var count = Epoll.Wait(_epoll, events, MaxEvents, -1, out var errno);
+                var count = Epoll.Wait(_epoll, events, MaxEvents, WaitTimeoutMilliseconds(), out var errno);
+                Now = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (count < 0)
                 {
                     if (errno == Epoll.EINTR)
@@ -206,6 +332,10 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
                 }
 
                 _deferred.Clear();
+                if (Now >= _nextDeadlineCheck)
+                {
+                    FireDueDeadlines();
+                }
             }
         }
         finally
@@ -296,6 +426,21 @@ internal sealed class SocketEventLoops : IDisposable
             foreach (var loop in _loops)
             {
                 total += loop.Registered;
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Connection timeouts the loops track now (one per fast-path connection object): /stats, leak checks.</summary>
+    public int Deadlines
+    {
+        get
+        {
+            var total = 0;
+            foreach (var loop in _loops)
+            {
+                total += loop.TrackedDeadlines;
             }
 
             return total;

@@ -189,6 +189,7 @@ internal sealed class AdminApi(ServerState state, IHostApplicationLifetime lifet
             ("http2_fast_path.rq_total", state.Listeners.Http1FastPath?.Http2StreamsServed ?? 0, StatKind.Counter),
             ("http1_fast_path.event_loops", state.Listeners.Http1FastPath?.Loops?.Count ?? 0, StatKind.Gauge),
             ("http1_fast_path.event_loop_sockets", state.Listeners.Http1FastPath?.Loops?.Registered ?? 0, StatKind.Gauge),
+            ("http1_fast_path.event_loop_timers", state.Listeners.Http1FastPath?.Loops?.Deadlines ?? 0, StatKind.Gauge),
         ];
         var readouts = new List<(string, string)>();
         AddXdsStats(server, readouts);
