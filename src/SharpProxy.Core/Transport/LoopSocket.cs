@@ -362,7 +362,7 @@ internal sealed class LoopSocket : IByteTransport
             // The end of the stream (or an error) stays readable, and an edge-triggered set reports it once: a short
             // read after it must not mark the socket drained, or the next read would wait for an edge that never comes.
             _readHangup |= hangup;
-            if (!_readParked)
+            if (!_readParked || _state != Open)
             {
                 return;
             }
@@ -401,7 +401,7 @@ internal sealed class LoopSocket : IByteTransport
         lock (_writeLock)
         {
             _writeReady = true;
-            if (!_writeParked)
+            if (!_writeParked || _state != Open)
             {
                 return;
             }
@@ -490,31 +490,42 @@ internal sealed class LoopSocket : IByteTransport
         _write.SetException(new OperationCanceledException(token));
     }
 
+    // On the descriptor itself, under the direction's lock with the socket open: Dispose and Detach change the state,
+    // then take both locks before the descriptor is closed or handed on, so no call here can reach a reused number.
+    // (Socket.Receive/Send would add a safe-handle reference, blocking-mode checks and error translation per call.)
     private SocketError TryReceive(Span<byte> buffer, SocketFlags flags, out int read)
     {
-        try
+        read = Epoll.Receive(Fd, buffer, (flags & SocketFlags.Peek) != 0 ? Epoll.MsgPeek : 0, out var errno);
+        if (read >= 0)
         {
-            read = Socket.Receive(buffer, flags, out var error);
-            return error;
+            return SocketError.Success;
         }
-        catch (ObjectDisposedException)
-        {
-            read = 0;
-            return SocketError.OperationAborted;
-        }
+
+        read = 0;
+        return Epoll.ToSocketError(errno);
     }
 
     private SocketError TrySend(ReadOnlySpan<byte> data, out int sent)
     {
-        try
+        sent = Epoll.Send(Fd, data, out var errno);
+        if (sent >= 0)
         {
-            sent = Socket.Send(data, SocketFlags.None, out var error);
-            return error;
+            return SocketError.Success;
         }
-        catch (ObjectDisposedException)
+
+        sent = 0;
+        return Epoll.ToSocketError(errno);
+    }
+
+    /// <summary>Waits out a receive or send running on another thread; after the state left Open no new one starts.</summary>
+    private void FenceSyscalls()
+    {
+        lock (_readLock)
         {
-            sent = 0;
-            return SocketError.OperationAborted;
+        }
+
+        lock (_writeLock)
+        {
         }
     }
 
@@ -542,6 +553,7 @@ internal sealed class LoopSocket : IByteTransport
     {
         if (Interlocked.CompareExchange(ref _state, Detached, Open) == Open && _loop is not null)
         {
+            FenceSyscalls();
             _loop.Unregister(this, removeFromEpoll: true);
             FailParked(new InvalidOperationException("the socket left its event loop with an operation pending"));
             Socket.Blocking = true;
@@ -562,6 +574,7 @@ internal sealed class LoopSocket : IByteTransport
         if (previous == Open && _loop is not null)
         {
             // Out of the epoll set before the descriptor number can be reused by another socket.
+            FenceSyscalls();
             _loop.Unregister(this, removeFromEpoll: true);
             FailParked(new ObjectDisposedException(nameof(LoopSocket)));
         }

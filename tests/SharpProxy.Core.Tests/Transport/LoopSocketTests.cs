@@ -173,6 +173,32 @@ public sealed class LoopSocketTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Modes))]
+    public async Task PeerResets_ParkedReadFailsWithConnectionReset_AndSendsFail(bool onLoop)
+    {
+        // recv/send go to the descriptor directly on the loop: their errno must come back as .NET's own SocketError.
+        var (socket, peer) = await PairAsync(onLoop);
+        var pending = socket.ReceiveAsync(new byte[16], CancellationToken.None).AsTask();
+        await Task.Delay(50);
+
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Close();
+
+        var failure = await Assert.ThrowsAsync<SocketException>(() => pending.WaitAsync(Timeout));
+        Assert.Equal(SocketError.ConnectionReset, failure.SocketErrorCode);
+        var sendFailure = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                await socket.SendAsync(new byte[1024]).AsTask().WaitAsync(Timeout);
+            }
+        });
+        Assert.True(
+            sendFailure.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown,
+            "a send to a reset connection fails with ECONNRESET or EPIPE, got " + sendFailure.SocketErrorCode);
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
     public async Task BytesThenEnd_BothSeenByTheLoopBeforeAnyRead_TheReadAfterTheBytesReturnsZero(bool onLoop)
     {
         // The loop handles the edge for "bytes and end of stream" before anyone reads: the read that takes the bytes is
