@@ -48,6 +48,9 @@ public sealed class TlsFixture : IAsyncLifetime
 
     private int _port;
 
+    /// <summary>Every HTTP filter chain's access log: the SNI the client sent and the path, one line per request.</summary>
+    public static string AccessLogPath { get; } = Path.Combine(Directory.CreateTempSubdirectory("sharpproxy-tls-log-").FullName, "access.log");
+
     /// <summary>The plaintext TCP listener whose tcp_proxy reaches the HTTPS upstream over mutual TLS.</summary>
     public int TcpPort { get; private set; }
 
@@ -124,6 +127,19 @@ public sealed class TlsFixture : IAsyncLifetime
                     ["@type"] = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     ["stat_prefix"] = statPrefix,
                     ["codec_type"] = "AUTO",
+                    ["access_log"] = new JsonArray(new JsonObject
+                    {
+                        ["name"] = "envoy.access_loggers.file",
+                        ["typed_config"] = new JsonObject
+                        {
+                            ["@type"] = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            ["path"] = AccessLogPath,
+                            ["log_format"] = new JsonObject
+                            {
+                                ["text_format_source"] = new JsonObject { ["inline_string"] = "%REQUESTED_SERVER_NAME% %REQ(:PATH)%\n" },
+                            },
+                        },
+                    }),
                     ["route_config"] = new JsonObject
                     {
                         ["virtual_hosts"] = new JsonArray(new JsonObject { ["name"] = "all", ["domains"] = new JsonArray("*"), ["routes"] = routeArray }),

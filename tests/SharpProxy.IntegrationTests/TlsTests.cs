@@ -206,6 +206,37 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
     }
 
     [Fact]
+    public async Task AccessLog_RequestedServerName_IsTheClientsSni_AndEmptyInPlaintext()
+    {
+        var tlsPath = "/sni-log-" + Guid.NewGuid().ToString("N");
+        var plainPath = "/sni-log-plain-" + Guid.NewGuid().ToString("N");
+        using (var client = Client("x.b.example.com", _ => { }))
+        {
+            using var response = await client.GetAsync(Url("x.b.example.com", tlsPath));
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+        }
+
+        using (var plain = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) })
+        {
+            using var response = await plain.GetAsync(plainPath);
+            await ProxyAssert.StatusAsync(HttpStatusCode.OK, response, fixture.Proxy);
+        }
+
+        // %REQUESTED_SERVER_NAME% is the SNI of the connection (Envoy's requested server name); "-" without TLS.
+        var lines = Array.Empty<string>();
+        await Polling.UntilAsync(
+            () =>
+            {
+                lines = System.IO.File.Exists(TlsFixture.AccessLogPath) ? System.IO.File.ReadAllLines(TlsFixture.AccessLogPath) : [];
+                return Task.FromResult(Array.Exists(lines, l => l.EndsWith(tlsPath, StringComparison.Ordinal)) && Array.Exists(lines, l => l.EndsWith(plainPath, StringComparison.Ordinal)));
+            },
+            TimeSpan.FromSeconds(10),
+            "both requests in the access log");
+        Assert.Contains("x.b.example.com " + tlsPath, lines);
+        Assert.Contains("- " + plainPath, lines);
+    }
+
+    [Fact]
     public async Task Get_PlaintextOnTheSameListener_StillServed()
     {
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture.Port}/"), Timeout = TimeSpan.FromSeconds(10) };

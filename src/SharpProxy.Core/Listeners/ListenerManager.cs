@@ -359,6 +359,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 Worker = worker,
                 DestinationEndPoint = destination,
                 RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint,
+                RequestedServerName = hello?.ServerName,
                 AcceptedListener = listener,
             };
             if (chain.Tls is { } tls)

@@ -21,6 +21,9 @@ internal sealed class ProxyConnectionFeature
 
     public required IPEndPoint? RemoteEndPoint { get; init; }
 
+    /// <summary>The SNI of the client's TLS hello (Envoy's requested server name, %REQUESTED_SERVER_NAME%); null without one.</summary>
+    public string? RequestedServerName { get; init; }
+
     /// <summary>
     /// The listener as compiled when the connection was accepted: it keeps serving the connection's requests on that
     /// config while the listener drains after leaving the config (Envoy's draining listener).

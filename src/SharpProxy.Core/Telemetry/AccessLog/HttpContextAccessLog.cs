@@ -51,6 +51,7 @@ internal static class HttpContextAccessLog
             UpstreamAttempts = state.UpstreamAttempts,
             DownstreamRemote = connection.RemoteEndPoint,
             DownstreamLocal = connection.DestinationEndPoint,
+            RequestedServerName = connection.RequestedServerName,
             RouteName = state.RouteName,
             TraceId = state.Trace?.TraceIdHex,
         };
