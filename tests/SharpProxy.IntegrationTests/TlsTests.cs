@@ -87,6 +87,22 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         Assert.Contains("Verify return code: 0", stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task OpensslSClient_ConnectionClose_EndsWithCloseNotify()
+    {
+        // The proxy closes after this response: TLS must end with close_notify before the TCP FIN, as Envoy's
+        // SSL_shutdown does; OpenSSL 3 reports an end without it as "unexpected eof while reading" (a possible cut).
+        var (exitCode, stdout, stderr) = await RunWithInputAsync(
+            "openssl",
+            "GET /close-notify HTTP/1.1\r\nHost: x.b.example.com\r\nConnection: close\r\n\r\n",
+            "s_client", "-connect", $"127.0.0.1:{fixture.Port}", "-servername", "x.b.example.com", "-CAfile", fixture.Pki.CaPath, "-ign_eof", "-quiet");
+
+        output.WriteLine(stderr);
+        Assert.Contains("HTTP/1.1 200", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected eof", stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.True(exitCode == 0, "s_client exit code " + exitCode + ": " + stderr);
+    }
+
     [Theory]
     [InlineData("ECDHE-ECDSA-AES256-GCM-SHA384", true)]
     [InlineData("ECDHE-ECDSA-AES128-GCM-SHA256", false)]
@@ -416,7 +432,10 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         return 0;
     }
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, params string[] arguments)
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, params string[] arguments) =>
+        RunWithInputAsync(file, "", arguments);
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithInputAsync(string file, string input, params string[] arguments)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -431,6 +450,7 @@ public sealed class TlsTests(TlsFixture fixture, ITestOutputHelper output) : ICl
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + file);
+        await process.StandardInput.WriteAsync(input);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

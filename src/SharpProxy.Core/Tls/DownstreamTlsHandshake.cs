@@ -1,5 +1,6 @@
 using System.Net.Security;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace SharpProxy.Core.Tls;
@@ -47,6 +48,9 @@ internal static class DownstreamTlsHandshake
 {
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long closing waits for the close_notify alert to leave (a client that stopped reading gets none).</summary>
+    private static readonly TimeSpan CloseNotifyTimeout = TimeSpan.FromSeconds(1);
+
     public static TlsHandshakeCallbackOptions CreateKestrelOptions() => new()
     {
         OnConnection = OnConnection,
@@ -54,10 +58,24 @@ internal static class DownstreamTlsHandshake
     };
 
     /// <summary>Connection middleware placed after Kestrel's TLS middleware: only connections whose handshake succeeded get here.</summary>
-    public static ConnectionDelegate AfterHandshake(ConnectionDelegate next) => connection =>
+    public static ConnectionDelegate AfterHandshake(ConnectionDelegate next) => async connection =>
     {
         connection.Features.Get<DownstreamTlsFeature>()?.OnHandshakeCompleted();
-        return next(connection);
+        await next(connection).ConfigureAwait(false);
+
+        // The HTTP server is done with the connection and Kestrel's TLS layer is about to close it: close_notify first,
+        // as Envoy's SSL_shutdown does (Kestrel sends none; OpenSSL 3 clients report the bare FIN as a possible cut).
+        if (connection.Features.Get<ISslStreamFeature>()?.SslStream is { } ssl)
+        {
+            try
+            {
+                await ssl.ShutdownAsync().WaitAsync(CloseNotifyTimeout).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or NotSupportedException or ObjectDisposedException or TimeoutException)
+            {
+                // The client is gone or the connection broke: nothing to tell it.
+            }
+        }
     };
 
     private static ValueTask<SslServerAuthenticationOptions> OnConnection(TlsHandshakeCallbackContext context)

@@ -14,7 +14,14 @@ internal sealed class TlsTransport : IByteTransport, ITlsConnectionFeature
 {
     private readonly LoopSocket _socket;
     private readonly SslStream _ssl;
+    private static readonly Action<Task, object?> s_shutdownSocket = static (closing, socket) =>
+    {
+        _ = closing.Exception;
+        ((LoopSocket)socket!).Shutdown();
+    };
+
     private int _closed;
+    private int _closeNotified;
 
     public TlsTransport(LoopSocket socket, SslStream ssl)
     {
@@ -47,7 +54,35 @@ internal sealed class TlsTransport : IByteTransport, ITlsConnectionFeature
 
     public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) => _ssl.WriteAsync(data, cancellationToken);
 
-    public void Shutdown() => _socket.Shutdown();
+    /// <summary>
+    /// close_notify, then the TCP FIN (Envoy's SSL_shutdown): a client reading a body that the connection's end delimits
+    /// can tell a whole one from a cut one only by it, and OpenSSL 3 reports an end without it as an error.
+    /// </summary>
+    public void Shutdown()
+    {
+        if (Interlocked.Exchange(ref _closeNotified, 1) == 0)
+        {
+            try
+            {
+                // The alert is one small record: on a writable socket it leaves within this call. If it has to wait, the
+                // socket's own shutdown follows when it has left.
+                var closing = _ssl.ShutdownAsync();
+                if (!closing.IsCompleted)
+                {
+                    _ = closing.ContinueWith(s_shutdownSocket, _socket, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    return;
+                }
+
+                _ = closing.Exception;
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or NotSupportedException or ObjectDisposedException)
+            {
+                // A write in progress or a connection already broken: the FIN alone, as before.
+            }
+        }
+
+        _socket.Shutdown();
+    }
 
     /// <summary>Stays on the loop: Kestrel's HTTP/1.1 server reads and writes the decrypted bytes through this object.</summary>
     public IByteTransport ForKestrel() => this;
