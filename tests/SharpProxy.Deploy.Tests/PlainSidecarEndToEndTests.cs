@@ -77,7 +77,7 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             processes.Add(StartInNamespace(clientNs, null, ["-c", remote]));
             await WaitForAsync(() => Curl(clientNs, null, $"http://{clientIp}:9090/").Contains("remote", StringComparison.Ordinal), "the remote server");
 
-            var iptables = Exec(podNs, null, [ProxyProcess.ProxyDllPath, .. capture.Strings("args")]);
+            var iptables = Exec(podNs, null, capture.Strings("args"));
             Assert.True(iptables.Success, $"sharpproxy {string.Join(' ', capture.Strings("args"))}: {iptables.StandardError}");
             // Captured and nobody on 15001 yet: the app's outbound connection is refused, so it does go to the proxy's port.
             Assert.DoesNotContain("remote", Curl(podNs, AppUid, $"http://{clientIp}:9090/"), StringComparison.Ordinal);
@@ -85,9 +85,12 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             var args = ProxyCommandLine.Parse(PodChecks.ExpandedArgs(proxy)).AcceptedArgs.ToList();
             args[args.IndexOf(commandLine.ConfigPath)] = bootstrap;
             processes.Add(StartInNamespace(podNs, PodChecks.ProxyUid, args));
-            // The sidecar's postStart hook, as the kubelet runs it inside the container before starting the app.
+            // The sidecar's postStart hook, as the kubelet runs it inside the container before starting the app: the
+            // image's entrypoint (here the built proxy) with the hook's arguments.
             var hook = proxy.Map("lifecycle").Map("postStart").Map("exec").Strings("command");
-            var held = Exec(podNs, PodChecks.ProxyUid, [ProxyProcess.ProxyDllPath, .. hook[2..]]);
+            var entrypoint = DockerfileTests.Entrypoint();
+            Assert.Equal(entrypoint, hook.Take(entrypoint.Length));
+            var held = Exec(podNs, PodChecks.ProxyUid, hook[entrypoint.Length..]);
             Assert.True(held.Success, $"postStart [{string.Join(' ', hook)}] failed: {held.StandardOutput}{held.StandardError}");
             var readiness = $"http://{podIp}:{commandLine.ValueOf("--readiness-port")}/healthz/ready";
             Assert.Equal("200", CurlStatus(clientNs, readiness));
@@ -164,9 +167,9 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
         Assert.True(result.Success, $"{string.Join(' ', command)}: {result.StandardError}");
     }
 
-    /// <summary>A command in <paramref name="ns"/>, as <paramref name="uid"/> (same gid) when given.</summary>
-    private static ProcessResult Exec(string ns, string? uid, IReadOnlyList<string> dotnetArgs) =>
-        ProcessRunner.Default.Run("ip", [.. Prefix(ns, uid), DotnetHost(), .. dotnetArgs]);
+    /// <summary>The built proxy with <paramref name="sharpproxyArgs"/> in <paramref name="ns"/>, as <paramref name="uid"/> (same gid) when given.</summary>
+    private static ProcessResult Exec(string ns, string? uid, IReadOnlyList<string> sharpproxyArgs) =>
+        ProcessRunner.Default.Run("ip", [.. Prefix(ns, uid), .. ProxyCommand(), .. sharpproxyArgs]);
 
     private static string Curl(string ns, string? uid, string url) =>
         ProcessRunner.Default.Run("ip", [.. Prefix(ns, uid), "curl", "-s", "-m", "3", url]).StandardOutput;
@@ -180,7 +183,7 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
     private Process StartInNamespace(string ns, string? uid, IReadOnlyList<string> sharpproxyArgs)
     {
         var startInfo = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in Prefix(ns, uid).Concat([DotnetHost(), ProxyProcess.ProxyDllPath]).Concat(sharpproxyArgs))
+        foreach (var argument in Prefix(ns, uid).Concat(ProxyCommand()).Concat(sharpproxyArgs))
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -199,7 +202,7 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
     {
         try
         {
-            // `ip netns exec` execs the command (and setpriv execs dotnet), so this PID is the proxy itself.
+            // `ip netns exec` execs the command (and setpriv execs the proxy), so this PID is the proxy itself.
             if (!process.HasExited)
             {
                 process.Kill(entireProcessTree: true);
@@ -214,6 +217,10 @@ public sealed class PlainSidecarEndToEndTests(ITestOutputHelper output)
             process.Dispose();
         }
     }
+
+    /// <summary>dotnet and sharpproxy.dll, or the executable alone when SHARPPROXY_TEST_PROXY names a native AOT build.</summary>
+    private static string[] ProxyCommand() =>
+        ProxyProcess.ProxyDllPath is var path && path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? [DotnetHost(), path] : [path];
 
     private static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
