@@ -15,19 +15,20 @@ NAMES = {
     "haproxy": "HAProxy",
     "nginx": "nginx (proxy)",
     "sharpproxy": "SharpProxy",
+    "sharpproxy-r2r": "SharpProxy ReadyToRun build (JIT; the image's settings before native AOT: `DOTNET_TC_CallCountingDelayMs=10`)",
     "sharpproxy-no-event-loop": "SharpProxy `SHARPPROXY_EVENT_LOOP=0` (fast path on .NET's socket engine; HTTP/2 on Kestrel)",
     "sharpproxy-h2-kestrel": "SharpProxy `SHARPPROXY_HTTP2_FAST_PATH=0` (HTTP/2 on Kestrel + HttpClient)",
     "sharpproxy-c2": "SharpProxy `--concurrency 2`",
-    "sharpproxy-2cpu": "SharpProxy workstation GC, CPUs 0-1",
-    "sharpproxy-gcserver-2cpu": "SharpProxy `DOTNET_gcServer=1`, CPUs 0-1",
+    "sharpproxy-r2r-2cpu": "SharpProxy ReadyToRun, workstation GC, CPUs 0-1",
+    "sharpproxy-r2r-gcserver-2cpu": "SharpProxy ReadyToRun, `DOTNET_gcServer=1`, CPUs 0-1",
     "sharpproxy-no-inline": "SharpProxy `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0`",
     "sharpproxy-kestrel": "SharpProxy `SHARPPROXY_HTTP1_FAST_PATH=0` (Kestrel + HttpClient)",
     "sharpproxy-tracing": "SharpProxy tracing every request (100 % sampled, OTLP/HTTP export; Kestrel path)",
-    "sharpproxy-tiering-delay": "SharpProxy with the runtime's default tiering delay (`DOTNET_TC_CallCountingDelayMs=100`, ×10 on one CPU)",
+    "sharpproxy-r2r-tiering-delay": "SharpProxy ReadyToRun with the runtime's default tiering delay (`DOTNET_TC_CallCountingDelayMs=100`, ×10 on one CPU)",
 }
 ORDER = ["direct", "haproxy", "nginx", "sharpproxy"]
-VARIANTS = ["sharpproxy", "sharpproxy-no-event-loop", "sharpproxy-h2-kestrel", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel", "sharpproxy-tracing", "sharpproxy-tiering-delay", "sharpproxy-2cpu",
-            "sharpproxy-gcserver-2cpu"]
+VARIANTS = ["sharpproxy", "sharpproxy-r2r", "sharpproxy-no-event-loop", "sharpproxy-h2-kestrel", "sharpproxy-c2", "sharpproxy-no-inline", "sharpproxy-kestrel",
+            "sharpproxy-tracing", "sharpproxy-r2r-tiering-delay", "sharpproxy-r2r-2cpu", "sharpproxy-r2r-gcserver-2cpu"]
 FIELDS = ["rps", "p50", "p99", "cpu", "hwm", "up_cpu", "reqs", "errs", "up_conns"]
 
 
@@ -155,8 +156,10 @@ def main():
         "| | |",
         "|---|---|",
     ]
-    for key in ("cpu", "cores", "memory", "kernel", "dotnet", "build", "git", "wrk", "h2load", "nginx", "haproxy",
+    for key in ("cpu", "cores", "memory", "kernel", "dotnet", "build", "r2r_build", "git", "wrk", "h2load", "nginx", "haproxy",
                 "loadavg_before", "loadavg_after", "durations", "shapes"):
+        if key == "r2r_build" and key not in meta:
+            continue  # no separate ReadyToRun build in this run
         out.append(f"| {key} | {meta.get(key, '?')} |")
     out.append("")
 
@@ -200,13 +203,15 @@ def main():
             out.append(
                 f"| {NAMES[target]} | {cell(series(per_rep, 'rps'), 0)} | {cell(series(per_rep, 'p50'), 3)} "
                 f"| {cell(series(per_rep, 'p99'), 3)} | {cell(series(per_rep, 'cpu'), 1)} | {cell(series(per_rep, 'hwm'), 1)} | {cpu_ratio} |")
-    out += ["", "Default = `--concurrency 1`, workstation non-concurrent GC (the csproj setting), inline socket completions on "
+    out += ["", f"Default = the build on the Machine table's build line ({meta.get('build', '?')}), `--concurrency 1`, "
+            "workstation non-concurrent GC (the csproj setting), inline socket completions on "
             "(the proxy sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 unless the environment says otherwise), "
-            "`DOTNET_TC_CallCountingDelayMs=10` as the image sets it, "
             "HTTP/1.1 and h2c on the fast path, on one epoll event loop per worker. "
-            "With one CPU in its affinity mask the runtime uses workstation GC even when `DOTNET_gcServer=1` is set "
-            "(checked by thread names: no `.NET Server GC` threads), so the GC pair runs with CPUs 0-1, sharing CPU 1 "
-            "with the load generator and the upstream; compare those two rows with each other only.", ""]
+            "ReadyToRun rows run with `DOTNET_TC_CallCountingDelayMs=10`, as the image did before it shipped native AOT. "
+            "Server GC needs the ReadyToRun build (native AOT links the GC chosen at publish time and ignores "
+            "`DOTNET_gcServer`), and more than one CPU: with one CPU in its affinity mask the runtime uses workstation GC even "
+            "when `DOTNET_gcServer=1` is set (checked by thread names: no `.NET Server GC` threads), so the GC pair runs with "
+            "CPUs 0-1, sharing CPU 1 with the load generator and the upstream; compare those two rows with each other only.", ""]
 
     out += ["## Startup and idle footprint", "",
             "| Process | start → ready ms | idle RSS MB (1 s after ready) |", "|---|---:|---:|"]

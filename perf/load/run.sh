@@ -7,7 +7,7 @@
 #   perf/load/run.sh --quick     1 repetition, short runs, ~3 minutes
 #   perf/load/run.sh --reps 5 --rate 3000
 #   perf/load/run.sh --quick --targets haproxy,sharpproxy --no-variants
-#   perf/load/run.sh --aot       SharpProxy as a native AOT publish instead of ReadyToRun
+#   perf/load/run.sh --r2r       SharpProxy published ReadyToRun (JIT) instead of native AOT (the default: what ships)
 #
 # All traffic stays on 127.0.0.1; every process started here is stopped on exit, Ctrl-C or error.
 set -Eeuo pipefail
@@ -21,7 +21,7 @@ RATE=4000
 INSTALL=1
 TARGETS="direct,haproxy,nginx,sharpproxy"
 VARIANTS_ON=1
-AOT=0
+AOT=1
 usage() {
     sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
@@ -31,8 +31,11 @@ options:
   --rate N        total requests/s of the fixed-rate run (default 4000)
   --no-install    do not apt-get missing tools (fail instead)
   --targets LIST  comma-separated subset of direct,haproxy,nginx,sharpproxy (default: all; ratios need haproxy)
-  --no-variants   skip the SharpProxy-only settings rows (concurrency, GC, inline completions)
-  --aot           publish SharpProxy native AOT (needs clang, installed with the other tools)
+  --no-variants   skip the SharpProxy-only settings rows (ReadyToRun build, concurrency, GC, inline completions)
+  --r2r           measure a ReadyToRun (JIT) publish of SharpProxy instead of native AOT (the default, as the image
+                  ships; needs clang and zlib1g-dev, installed with the other tools; if the AOT publish fails the lab
+                  measures ReadyToRun and the report's build line says so)
+  --aot           native AOT (the default)
 EOF
 }
 while [[ $# -gt 0 ]]; do
@@ -47,6 +50,7 @@ while [[ $# -gt 0 ]]; do
         --targets=*) TARGETS=${1#*=}; shift ;;
         --no-variants) VARIANTS_ON=0; shift ;;
         --aot) AOT=1; shift ;;
+        --r2r) AOT=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -160,6 +164,8 @@ ensure_tools() {
     for cmd in "${tools[@]}"; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd#*:}")
     done
+    # The other native AOT prerequisite .NET documents (a library, so dpkg rather than a command says it is there).
+    [[ $AOT == 0 ]] || dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
     [[ ${#missing[@]} == 0 ]] && return 0
     [[ $INSTALL == 1 ]] || die "missing tools (packages: ${missing[*]}); run without --no-install"
     log "installing ${missing[*]}"
@@ -474,31 +480,51 @@ EOF
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Build
-build_sharpproxy() {
+# SP_BIN is the build the SharpProxy rows measure: native AOT, as the image ships it, unless --r2r or the AOT publish
+# failed. SP_R2R_BIN is a ReadyToRun build for the rows that need a JIT (sharpproxy-r2r*): published when the variants
+# run, or as SP_BIN itself.
+SP_R2R_BIN=""
+R2R_KIND=""
+publish_r2r() {
     local pub="$LAB_DIR/.publish"
-    if [[ $AOT == 1 ]]; then
-        log "publishing SharpProxy (Release, native AOT) ..."
-        bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishAot=true --disable-build-servers \
-            -o "$pub-aot" -nologo -v quiet >"$WORK/publish.log" 2>&1 && [[ -x $pub-aot/sharpproxy ]] \
-            || { tail -20 "$WORK/publish.log" >&2; die "native AOT publish failed"; }
-        SP_BIN="$pub-aot/sharpproxy"
-        BUILD_KIND="native AOT publish (linux-x64)"
-        return 0
-    fi
     log "publishing SharpProxy (Release, ReadyToRun) ..."
     # --disable-build-servers: no MSBuild/compiler server outlives the lab.
     if bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishReadyToRun=true --self-contained false \
-            --disable-build-servers -o "$pub" -nologo -v quiet >"$WORK/publish.log" 2>&1 && [[ -x $pub/sharpproxy ]]; then
-        SP_BIN="$pub/sharpproxy"
-        BUILD_KIND="ReadyToRun publish (linux-x64, framework-dependent)"
+            --disable-build-servers -o "$pub" -nologo -v quiet >"$WORK/publish-r2r.log" 2>&1 && [[ -x $pub/sharpproxy ]]; then
+        SP_R2R_BIN="$pub/sharpproxy"
+        R2R_KIND="ReadyToRun publish (linux-x64, framework-dependent)"
     else
         log "ReadyToRun publish failed (see below); falling back to a plain Release build"
-        tail -5 "$WORK/publish.log" >&2 || true
+        tail -5 "$WORK/publish-r2r.log" >&2 || true
         bg_wait dotnet build "$REPO/src/SharpProxy" -c Release --disable-build-servers -nologo -v quiet >"$WORK/build.log" 2>&1 \
             || { tail -20 "$WORK/build.log" >&2; die "Release build failed"; }
-        SP_BIN="$REPO/src/SharpProxy/bin/Release/net10.0/sharpproxy"
-        BUILD_KIND="plain Release build (ReadyToRun publish failed)"
+        SP_R2R_BIN="$REPO/src/SharpProxy/bin/Release/net10.0/sharpproxy"
+        R2R_KIND="plain Release build (ReadyToRun publish failed)"
     fi
+}
+
+build_sharpproxy() {
+    local pub="$LAB_DIR/.publish-aot"
+    if [[ $AOT == 1 ]]; then
+        log "publishing SharpProxy (Release, native AOT) ..."
+        # A native executable, not a JIT build: a publish that lost PublishAot would leave libcoreclr.so beside it.
+        if bg_wait dotnet publish "$REPO/src/SharpProxy" -c Release -r linux-x64 -p:PublishAot=true --disable-build-servers \
+                -o "$pub" -nologo -v quiet >"$WORK/publish-aot.log" 2>&1 && [[ -x $pub/sharpproxy && ! -e $pub/libcoreclr.so ]]; then
+            SP_BIN="$pub/sharpproxy"
+            BUILD_KIND="native AOT publish (linux-x64)"
+            [[ $VARIANTS_ON == 0 ]] || publish_r2r
+            return 0
+        fi
+        log "native AOT publish failed (see below); measuring the ReadyToRun build instead"
+        tail -20 "$WORK/publish-aot.log" >&2 || true
+        publish_r2r
+        SP_BIN=$SP_R2R_BIN
+        BUILD_KIND="$R2R_KIND -- FALLBACK: the native AOT publish failed, so every SharpProxy row is the JIT build"
+        return 0
+    fi
+    publish_r2r
+    SP_BIN=$SP_R2R_BIN
+    BUILD_KIND="$R2R_KIND (--r2r)"
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -540,11 +566,16 @@ start_target() { # name [extra env assignments...]
             # Server GC needs more than one CPU in the affinity mask (with one, the runtime silently uses workstation
             # GC), so the GC comparison runs on both CPUs, sharing CPU 1 with the load generator.
             [[ $name == *-2cpu* ]] && cpus="$PROXY_CPU,$LOAD_CPU"
+            # sharpproxy-r2r* rows run the ReadyToRun build; the others the build under test (SP_BIN).
+            local bin=$SP_BIN jit_env=()
+            [[ $name == sharpproxy-r2r* ]] && bin=$SP_R2R_BIN
+            # A JIT build runs with the settings its image had (workstation GC; hot methods counted for tier-up 10 ms
+            # after JIT activity stops, not the default 100 ms, x10 with one CPU); the sharpproxy-r2r-tiering-delay
+            # row puts the default back. A native AOT build reads neither (no JIT; its GC is chosen at publish time).
+            [[ $bin == "$SP_R2R_BIN" ]] && jit_env=(DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=10)
             t0=$(date +%s%N)
-            # The image's runtime settings (Dockerfile ENV), so the lab measures what ships; a variant row drops the
-            # tiering one.
-            taskset -c "$cpus" env DOTNET_gcServer=0 DOTNET_TC_CallCountingDelayMs=10 "$@" \
-                "$SP_BIN" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
+            taskset -c "$cpus" env ${jit_env[@]+"${jit_env[@]}"} "$@" \
+                "$bin" -c "$WORK/sharpproxy.yaml" --concurrency "$concurrency" -l warning >"$WORK/$name.log" 2>&1 &
             pid=$! ;;
         *) die "unknown target $name" ;;
     esac
@@ -639,16 +670,20 @@ main() {
     local rep target scenario variant
     local targets=("${TARGET_LIST[@]}")
     # SharpProxy-only variants (name|env[|scenarios]): startup figures and the HTTP/1.1 scenario unless listed.
+    # sharpproxy-r2r* rows run the ReadyToRun (JIT) build: the build itself next to native AOT, and what only a JIT or
+    # the runtime's GC choice has (the tiering delay; server GC, which a native AOT build links in at publish time or
+    # not at all). The others run the build under test.
     local variants=(
+        "sharpproxy-r2r|"
         "sharpproxy-no-event-loop|SHARPPROXY_EVENT_LOOP=0|h1 h2"
         "sharpproxy-h2-kestrel|SHARPPROXY_HTTP2_FAST_PATH=0|h2"
         "sharpproxy-c2|"
         "sharpproxy-no-inline|DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0"
         "sharpproxy-kestrel|SHARPPROXY_HTTP1_FAST_PATH=0"
         "sharpproxy-tracing|OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$P_UP"
-        "sharpproxy-tiering-delay|DOTNET_TC_CallCountingDelayMs=100"
-        "sharpproxy-2cpu|"
-        "sharpproxy-gcserver-2cpu|DOTNET_gcServer=1"
+        "sharpproxy-r2r-tiering-delay|DOTNET_TC_CallCountingDelayMs=100"
+        "sharpproxy-r2r-2cpu|"
+        "sharpproxy-r2r-gcserver-2cpu|DOTNET_gcServer=1"
     )
     for rep in $(seq 1 "$REPS"); do
         log "repetition $rep/$REPS"
@@ -665,6 +700,8 @@ main() {
             local vname=${variant%%|*} vrest=${variant#*|} vscenarios=h1
             local venv=${vrest%%|*}
             [[ $vrest == *"|"* ]] && vscenarios=${vrest#*|}
+            # With the ReadyToRun build under test (--r2r, or the AOT publish failed), that row is the default row.
+            [[ $vname == sharpproxy-r2r && $SP_BIN == "$SP_R2R_BIN" ]] && continue
             # shellcheck disable=SC2086
             start_target "$vname" $venv
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$vname" "${READY_MS:-}" "${IDLE_KB:-}" "${THREADS:-}" "${SVR_GC:-}" >>"$STARTUP"
@@ -686,6 +723,7 @@ main() {
         echo "memory=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
         echo "dotnet=$(dotnet --version 2>/dev/null) (runtime $(dotnet --list-runtimes 2>/dev/null | awk '/Microsoft.NETCore.App/ { v = $2 } END { print v }'))"
         echo "build=$BUILD_KIND"
+        [[ -z $SP_R2R_BIN || $SP_BIN == "$SP_R2R_BIN" ]] || echo "r2r_build=$R2R_KIND (the sharpproxy-r2r rows)"
         echo "git=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?') ($(cd "$REPO" && git rev-parse --abbrev-ref HEAD 2>/dev/null || echo '?'))"
         echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
         echo "h2load=$(h2load --version 2>&1 | head -1 | awk '{ print $2 }')"
