@@ -174,7 +174,10 @@ internal sealed partial class Http1Connection
             // The request's bytes are consumed; what follows in the buffer is the next (pipelined) request.
             if (_bodyToStream > 0)
             {
+                // A complete response (a premature one, or a local reply) before the whole body: the connection closes,
+                // and the client that may still be sending gets the delayed close.
                 next = Next.Close;
+                _lingerBeforeClose = !_downstreamFailed;
             }
             else if (_bodyInBuffer >= 0)
             {
@@ -400,6 +403,7 @@ internal sealed partial class Http1Connection
 
                 // A reused connection the upstream had closed before it saw this request: once more on a new one, as
                 // HttpClient does; a new connection that closes without answering is a reset.
+                await StopPumpAsync().ConfigureAwait(false);
                 upstream.Close();
                 upstream = null;
                 if (!reused || fresh > 0 || _streamedBody)
@@ -419,7 +423,14 @@ internal sealed partial class Http1Connection
             }
 
             phase = 2;
-            keepUpstream = await RelayResponseAsync(upstream, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
+            var reusable = await RelayResponseAsync(upstream, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
+            if (_pumping)
+            {
+                // An upstream connection that did not carry the whole body is not reused (Envoy resets that stream).
+                reusable = await FinishPumpAsync().ConfigureAwait(false) && reusable;
+            }
+
+            keepUpstream = reusable;
             return TryResult.Responded;
         }
         catch (UpstreamOverflowException)
@@ -428,8 +439,16 @@ internal sealed partial class Http1Connection
         }
         catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException or InvalidDataException)
         {
+            // A body pump still running is stopped and joined first: whether the client failed is known only then.
+            await StopPumpAsync().ConfigureAwait(false);
             if (_responseStarted)
             {
+                if (_pumpDownstreamFailed)
+                {
+                    // The client went away mid-body while the response was relayed (Envoy: DC).
+                    _log.ResponseFlags ??= ResponseFlags.DownstreamConnectionTermination;
+                }
+
                 // The response had started: Envoy resets the downstream stream; for HTTP/1.1 that is closing the connection.
                 if (!_downstreamFailed)
                 {
@@ -454,6 +473,12 @@ internal sealed partial class Http1Connection
         }
         finally
         {
+            // Joined on every path above; an unexpected exception (a bug) must not leave the pump using the connection.
+            if (_pumping)
+            {
+                await StopPumpAsync().ConfigureAwait(false);
+            }
+
             if (upstream is not null)
             {
                 if (keepUpstream)
@@ -468,7 +493,10 @@ internal sealed partial class Http1Connection
         }
     }
 
-    /// <summary>Sends the request head and body. False when a reused connection turned out closed before any byte left.</summary>
+    /// <summary>
+    /// Sends the request head and the body read so far; the rest of a body is pumped while the response is read (see
+    /// Http1Connection.Duplex.cs). False when a reused connection turned out closed before any byte left.
+    /// </summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> SendRequestAsync(Http1UpstreamConnection upstream)
     {
@@ -485,12 +513,9 @@ internal sealed partial class Http1Connection
         if (_bodyToStream > 0)
         {
             _streamedBody = true;
-            await StreamRequestBodyAsync(upstream.Socket).ConfigureAwait(false);
-            ResetTimer();
-            ArmTimer(DeadlineAfter(_routeTimeout), _perTryTimeout);
+            StartPump(upstream);
         }
-
-        if (_log.RequestEndTimestamp == 0)
+        else if (_log.RequestEndTimestamp == 0)
         {
             _log.RequestEndTimestamp = Stopwatch.GetTimestamp();
         }
@@ -516,48 +541,6 @@ internal sealed partial class Http1Connection
                 await socket.SendAsync(_buffer.AsMemory(bodyStart, _bodyInBuffer)).ConfigureAwait(false);
             }
         }
-    }
-
-    /// <summary>The rest of a Content-Length body, from the client to the upstream as it arrives.</summary>
-    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder))]
-    private async ValueTask StreamRequestBodyAsync(LoopSocket upstream)
-    {
-        // Everything buffered so far was the head and the start of the body: the buffer is free for the rest.
-        _start = _end = 0;
-        while (_bodyToStream > 0)
-        {
-            int read;
-            try
-            {
-                read = await _socket.ReceiveAsync(_buffer.AsMemory(), _timer.Token).ConfigureAwait(false);
-            }
-            catch
-            {
-                _downstreamFailed = true;
-                throw;
-            }
-
-            if (read == 0)
-            {
-                _downstreamFailed = true;
-                throw new IOException("client closed the connection mid-body");
-            }
-
-            var forBody = (int)Math.Min(read, _bodyToStream);
-            await upstream.SendAsync(_buffer.AsMemory(0, forBody)).ConfigureAwait(false);
-            _bodyToStream -= forBody;
-            _log.BytesReceived += forBody;
-            if (forBody < read)
-            {
-                // The next pipelined request already began.
-                _start = forBody;
-                _end = read;
-            }
-        }
-
-        // Consumed by streaming: nothing of this request is left in the buffer.
-        _bodyInBuffer = -1;
-        _headEnd = 0;
     }
 
     private static bool HasUpstreamHeader(ReadOnlySpan<byte> head, ReadOnlySpan<byte> name)
@@ -641,7 +624,9 @@ internal sealed partial class Http1Connection
         }
 
         _log.BytesSent = body.Length;
-        return _bodyToStream > 0 ? Next.Close : Next.Continue;
+
+        // A body still unread: ServeRequestAsync closes the connection (after the delayed close).
+        return Next.Continue;
     }
 
     /// <summary>A protocol error answered before any routing (400 bad request, 431 head too large), then the connection closes.</summary>

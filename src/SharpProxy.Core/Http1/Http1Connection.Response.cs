@@ -159,7 +159,9 @@ internal sealed partial class Http1Connection
             : chunked ? BodyFraming.Chunked
             : contentLength >= 0 ? BodyFraming.Fixed
             : BodyFraming.UntilClose;
-        if (framing == BodyFraming.UntilClose || _owner.Draining)
+        // A response that starts before the client has sent the whole body ends the connection (Envoy's HTTP/1 connection
+        // manager: connection: close when the request is not remote-complete at the response head).
+        if (framing == BodyFraming.UntilClose || _owner.Draining || Volatile.Read(ref _bodyToStream) > 0)
         {
             _closeAfterResponse = true;
         }

@@ -260,6 +260,11 @@ internal sealed partial class Http1Connection
 
                 if (next == Next.Close || _closeAfterResponse)
                 {
+                    if (_lingerBeforeClose)
+                    {
+                        await DiscardUnreadBodyAsync().ConfigureAwait(false);
+                    }
+
                     CloseSocket();
                     return null;
                 }

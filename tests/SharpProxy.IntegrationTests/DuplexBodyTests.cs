@@ -1,0 +1,293 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using SharpProxy.Testing;
+using Xunit.Abstractions;
+
+namespace SharpProxy.IntegrationTests;
+
+/// <summary>
+/// Request bodies are forwarded full duplex: the response is read and relayed while the body is still being sent, so
+/// an upstream that answers before it has read the whole body (an early 413, an echo larger than the socket buffers)
+/// does not wait on the proxy. Runs on both paths (linked into SharpProxy.IntegrationTests.KestrelPath).
+/// </summary>
+public sealed class DuplexBodyTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task EarlyResponse_413AfterTheHeadOnly_WhileTheClientStillSends_ClientGetsItAndTheProxyStaysHealthy()
+    {
+        await using var upstream = EarlyAnswerUpstream.Start();
+        await using var bed = await ProxyTestBed.StartAsync(
+            ["v1"],
+            u => ConfigWriter.Write(ConfigTemplates.Forwarding, ("V1_HTTP1_PORT", upstream.Port), ("V1_HTTP2_PORT", u[0].Http2Port)));
+
+        // 64 MiB: far more than the socket buffers between client, proxy and upstream hold, and the upstream never reads
+        // the body. A proxy that reads the response only after the whole body waits until the bound.
+        const long BodyBytes = 64L * 1024 * 1024;
+        using var cts = new CancellationTokenSource(Bound);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var head = $"POST /too-large HTTP/1.1\r\nHost: early.test\r\nContent-Length: {BodyBytes}\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
+        using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        var sending = SendPatternAsync(stream, BodyBytes, stopSending.Token);
+
+        RawHttpResponse response;
+        try
+        {
+            response = await RawHttp.ReadResponseAsync(stream, cts.Token);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no response within {Bound.TotalSeconds:F0} s while the body was still being sent ({sending.Status}); proxy output:\n{bed.Proxy.Output}");
+        }
+
+        await stopSending.CancelAsync();
+        var sent = await sending;
+        output.WriteLine($"client sent {sent} of {BodyBytes} body bytes before it stopped; response:\n{response}");
+        Assert.Equal(413, response.StatusCode);
+        Assert.Equal(EarlyAnswerUpstream.Body, response.BodyText);
+        Assert.True(sent < BodyBytes, "the upstream never read the body, so the client cannot have sent all of it");
+        if (PathUnderTest.FastPath)
+        {
+            // Envoy: a response that starts before the request is complete closes an HTTP/1.1 connection (connection: close).
+            Assert.Equal("close", response.Header("connection"));
+        }
+
+        // The proxy serves the next request, on a new connection to the upstream.
+        using var client = bed.CreateHttp1Client(Bound);
+        using var next = await client.GetAsync("/after", cts.Token);
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Equal(2, upstream.Connections);
+    }
+
+    [Fact]
+    public async Task Echo_SeveralMegabytesEachWay_LargerThanTheSocketBuffers_ArrivesWhole()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]));
+        using var cts = new CancellationTokenSource(Bound);
+
+        // The upstream writes each piece back as it reads it: 24 MB cannot sit in the buffers on the way. The client sends
+        // and reads at once (HttpClient's HTTP/1.1 waits for its upload to finish before it reads a response body).
+        const long BodyBytes = 24_000_017;
+        for (var round = 0; round < 2; round++)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            var head = $"POST /echo HTTP/1.1\r\nHost: echo.test\r\nContent-Length: {BodyBytes}\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
+            var sending = SendPatternAsync(stream, BodyBytes, cts.Token);
+            var received = await ReadEchoPrefixAsync(stream, BodyBytes, cts.Token, bed.Proxy);
+            Assert.Equal(BodyBytes, await sending);
+            Assert.Equal(BodyBytes, received);
+        }
+
+        var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
+        output.WriteLine($"http1_fast_path.rq_total: {StatsText.Value(stats, "http1_fast_path.rq_total")}");
+        Assert.Equal(PathUnderTest.FastPath ? 2 : 0, StatsText.Value(stats, "http1_fast_path.rq_total"));
+    }
+
+    [Fact]
+    public async Task ClientAbortsMidBody_WhileTheResponseIsRelayed_TheUpstreamRequestEndsAndTheProxyStaysHealthy()
+    {
+        await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteForwarding(u[0]));
+        using var cts = new CancellationTokenSource(Bound);
+        const long DeclaredBytes = 32L * 1024 * 1024;
+        const long SentBytes = 4L * 1024 * 1024;
+        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true })
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            var head = $"POST /echo HTTP/1.1\r\nHost: abort.test\r\nContent-Length: {DeclaredBytes}\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
+            var sending = SendPatternAsync(stream, SentBytes, cts.Token);
+
+            // The echo of the first megabyte comes back while the body is still on its way.
+            var received = await ReadEchoPrefixAsync(stream, 1024 * 1024, cts.Token, bed.Proxy);
+            output.WriteLine($"read {received} echoed bytes; aborting mid-body");
+            await sending;
+            socket.LingerState = new LingerOption(true, 0);
+        }
+
+        // The proxy ends the upstream request (it closes that connection) and serves the next one.
+        await Polling.UntilAsync(() => bed.V1.InFlightCount == 0, Bound, "the upstream request ends after the client aborted");
+        using var client = bed.CreateHttp1Client(Bound);
+        using var next = await client.GetAsync("/after", cts.Token);
+        await ProxyAssert.EchoAsync(next, bed.Proxy);
+    }
+
+    /// <summary>Sends up to <paramref name="count"/> pattern bytes; returns how many went out before an error or cancellation.</summary>
+    private static async Task<long> SendPatternAsync(Stream stream, long count, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        long sent = 0;
+        try
+        {
+            while (sent < count)
+            {
+                var piece = (int)Math.Min(buffer.Length, count - sent);
+                TestPattern.Fill(buffer.AsSpan(0, piece), sent);
+                await stream.WriteAsync(buffer.AsMemory(0, piece), cancellationToken);
+                sent += piece;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // The proxy stopped reading (closed after its response) or the test stopped sending.
+        }
+
+        return sent;
+    }
+
+    /// <summary>Reads the response head and at least <paramref name="atLeast"/> body bytes, checking them against the pattern.</summary>
+    private static async Task<long> ReadEchoPrefixAsync(Stream stream, long atLeast, CancellationToken cancellationToken, ProxyProcess proxy)
+    {
+        var buffer = new byte[64 * 1024];
+        var head = new MemoryStream();
+        var headSeen = false;
+        long body = 0;
+        try
+        {
+            while (body < atLeast)
+            {
+                var read = await stream.ReadAsync(buffer, cancellationToken);
+                if (read == 0)
+                {
+                    throw new IOException("the proxy closed the connection before the echo came back");
+                }
+
+                if (headSeen)
+                {
+                    Assert.Equal(-1, TestPattern.FindMismatch(buffer.AsSpan(0, read), body));
+                    body += read;
+                    continue;
+                }
+
+                head.Write(buffer, 0, read);
+                var text = Encoding.Latin1.GetString(head.GetBuffer(), 0, (int)head.Length);
+                var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (end < 0)
+                {
+                    continue;
+                }
+
+                headSeen = true;
+                Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+                var first = head.GetBuffer().AsSpan(end + 4, (int)head.Length - end - 4);
+                Assert.Equal(-1, TestPattern.FindMismatch(first, 0));
+                body = first.Length;
+            }
+
+            return body;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the echo did not come back while the body was being sent; proxy output:\n{proxy.Output}");
+        }
+    }
+
+    /// <summary>
+    /// A raw HTTP/1.1 upstream that answers as soon as it has a request head, never reading a body: 413 with
+    /// connection: close for a POST, 200 for anything else. It keeps each connection open until the proxy closes it
+    /// (or it is disposed), like a server that has said its piece and waits for the peer to go.
+    /// </summary>
+    private sealed class EarlyAnswerUpstream : IAsyncDisposable
+    {
+        public const string Body = "request body too large\n";
+
+        private readonly TcpListener _listener;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+        private int _connections;
+
+        private EarlyAnswerUpstream()
+        {
+            _listener = new TcpListener(IPAddress.Loopback, 0);
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        public static EarlyAnswerUpstream Start() => new();
+
+        private async Task AcceptAsync()
+        {
+            var served = new List<Task>();
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var socket = await _listener.AcceptSocketAsync(_stop.Token);
+                    Interlocked.Increment(ref _connections);
+                    served.Add(ServeAsync(socket));
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Stopped.
+            }
+
+            await Task.WhenAll(served);
+        }
+
+        private async Task ServeAsync(Socket socket)
+        {
+            using var _ = socket;
+            try
+            {
+                // The first reads may carry body bytes after the head too: they stay unread, like the rest.
+                var buffer = new byte[64 * 1024];
+                var length = 0;
+                while (Encoding.Latin1.GetString(buffer, 0, length).IndexOf("\r\n\r\n", StringComparison.Ordinal) < 0)
+                {
+                    if (length == buffer.Length)
+                    {
+                        return;
+                    }
+
+                    var read = await socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    length += read;
+                }
+
+                var post = Encoding.ASCII.GetString(buffer, 0, 5) == "POST ";
+                var response = post
+                    ? $"HTTP/1.1 413 Payload Too Large\r\ncontent-type: text/plain\r\ncontent-length: {Body.Length.ToString(CultureInfo.InvariantCulture)}\r\nconnection: close\r\n\r\n{Body}"
+                    : "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
+                await socket.SendAsync(Encoding.ASCII.GetBytes(response), _stop.Token);
+                if (!post)
+                {
+                    socket.Shutdown(SocketShutdown.Both);
+                    return;
+                }
+
+                // Not a byte of the body is read; the proxy is expected to close this connection.
+                await Task.Delay(Timeout.Infinite, _stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Stopped, or the proxy went away.
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting.WaitAsync(TimeSpan.FromSeconds(10));
+            _stop.Dispose();
+        }
+    }
+}
