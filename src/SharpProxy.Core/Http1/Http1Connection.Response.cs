@@ -159,9 +159,10 @@ internal sealed partial class Http1Connection
             : chunked ? BodyFraming.Chunked
             : contentLength >= 0 ? BodyFraming.Fixed
             : BodyFraming.UntilClose;
-        // A response that starts before the client has sent the whole body ends the connection (Envoy's HTTP/1 connection
-        // manager: connection: close when the request is not remote-complete at the response head).
-        if (framing == BodyFraming.UntilClose || _owner.Draining || Volatile.Read(ref _bodyToStream) > 0)
+        // A response that starts before the client has sent the whole body ends an HTTP/1.1 connection (Envoy's connection
+        // manager: connection: close when the request is not remote-complete at the response head; an HTTP/2 stream is
+        // ended by the stream itself, with RST_STREAM NO_ERROR if the client is still sending).
+        if (framing == BodyFraming.UntilClose || _owner.Draining || (Volatile.Read(ref _bodyToStream) > 0 && _socket is not Http2.Http2Stream))
         {
             _closeAfterResponse = true;
         }
