@@ -120,7 +120,7 @@ internal static class ForwardingFixture
 /// <summary>
 /// A loopback HTTP/1.1 upstream that allocates nothing per request (so the memory diagnoser, which counts every thread,
 /// sees only the proxy's allocations): one blocking thread per connection, a fixed buffer, a prebuilt response.
-/// Requests are GETs without bodies; each "\r\n\r\n" ends one.
+/// Each "\r\n\r\n" ends a request head; a content-length body is read whole before the response.
 /// </summary>
 internal sealed class LoopbackUpstream : IDisposable
 {
@@ -186,7 +186,10 @@ internal sealed class LoopbackUpstream : IDisposable
     private void Serve(Socket connection)
     {
         var buffer = new byte[16 * 1024];
+        var head = new byte[4 * 1024];
+        var headLength = 0;
         var matched = 0; // how much of "\r\n\r\n" the bytes so far end with
+        long bodyLeft = 0;
         try
         {
             while (true)
@@ -199,12 +202,36 @@ internal sealed class LoopbackUpstream : IDisposable
 
                 for (var i = 0; i < read; i++)
                 {
+                    if (bodyLeft > 0)
+                    {
+                        // A request body is read whole before the response, as most servers do.
+                        var skip = (int)Math.Min(bodyLeft, read - i);
+                        bodyLeft -= skip;
+                        i += skip - 1;
+                        if (bodyLeft == 0)
+                        {
+                            connection.Send(_response);
+                        }
+
+                        continue;
+                    }
+
                     var b = buffer[i];
+                    if (headLength < head.Length)
+                    {
+                        head[headLength++] = b;
+                    }
+
                     matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3)) ? matched + 1 : (b == '\r' ? 1 : 0);
                     if (matched == 4)
                     {
                         matched = 0;
-                        connection.Send(_response);
+                        bodyLeft = ContentLength(head.AsSpan(0, headLength));
+                        headLength = 0;
+                        if (bodyLeft == 0)
+                        {
+                            connection.Send(_response);
+                        }
                     }
                 }
             }
@@ -213,5 +240,23 @@ internal sealed class LoopbackUpstream : IDisposable
         {
             // The benchmark is over.
         }
+    }
+
+    /// <summary>The request's content-length (the proxy writes it in lower case), 0 without one.</summary>
+    private static long ContentLength(ReadOnlySpan<byte> head)
+    {
+        var at = head.IndexOf("\ncontent-length: "u8);
+        if (at < 0)
+        {
+            return 0;
+        }
+
+        long length = 0;
+        for (var i = at + 17; i < head.Length && head[i] >= '0' && head[i] <= '9'; i++)
+        {
+            length = (length * 10) + (head[i] - '0');
+        }
+
+        return length;
     }
 }
