@@ -120,6 +120,88 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
         await ProxyAssert.EchoAsync(next, bed.Proxy);
     }
 
+    [Fact]
+    public async Task RouteTimeout_StartsWhenTheBodyHasArrived_ATrickledBodyIsServedAndAStalledUpstreamStillTimesOut()
+    {
+        // /delay/ has a 0.5 s route timeout. A body trickled over about 1.2 s must not be cut by it (Envoy starts the
+        // route timeout at the end of the request); an upstream that then waits 3 s must still be timed out (504 UT).
+        var accessLog = Path.Combine(Path.GetTempPath(), "sharpproxy-duplex-" + Guid.NewGuid().ToString("N") + ".log");
+        var closedPort = await TcpProbe.GetClosedPortAsync();
+        try
+        {
+            await using var bed = await ProxyTestBed.StartAsync(["v1"], u => ConfigTemplates.WriteLocalReplies(u[0], closedPort, accessLog));
+            const int Pieces = 4;
+            const int PieceBytes = 64 * 1024;
+
+            var served = await TrickleAsync(bed.ListenerPort, "/delay/0", Pieces, PieceBytes);
+            output.WriteLine(served.ToString());
+            Assert.Equal(200, served.StatusCode);
+            Assert.Equal(Pieces * PieceBytes, EchoResponse.Parse(served.BodyText).BodyLength);
+
+            var timedOut = await TrickleAsync(bed.ListenerPort, "/delay/3000", Pieces, PieceBytes);
+            output.WriteLine(timedOut.ToString());
+            Assert.Equal(504, timedOut.StatusCode);
+            if (PathUnderTest.FastPath)
+            {
+                Assert.Equal("UT", timedOut.Header("x-sharpproxy-response-flags"));
+            }
+        }
+        finally
+        {
+            File.Delete(accessLog);
+        }
+    }
+
+    [FastPathFact]
+    public async Task UpstreamResetsMidBody_ClientGets503AndTheProxyStaysHealthy()
+    {
+        await using var upstream = EarlyAnswerUpstream.Start();
+        await using var bed = await ProxyTestBed.StartAsync(
+            ["v1"],
+            u => ConfigWriter.Write(ConfigTemplates.Forwarding, ("V1_HTTP1_PORT", upstream.Port), ("V1_HTTP2_PORT", u[0].Http2Port)));
+        const long BodyBytes = 16L * 1024 * 1024;
+        using var cts = new CancellationTokenSource(Bound);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {EarlyAnswerUpstream.ResetPath} HTTP/1.1\r\nHost: reset.test\r\nContent-Length: {BodyBytes}\r\n\r\n"), cts.Token);
+        using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        var sending = SendPatternAsync(stream, BodyBytes, stopSending.Token);
+
+        var response = await RawHttp.ReadResponseAsync(stream, cts.Token);
+        await stopSending.CancelAsync();
+        output.WriteLine($"client sent {await sending} body bytes; response:\n{response}");
+        Assert.Equal(503, response.StatusCode);
+        Assert.Equal("close", response.Header("connection"));
+
+        using var client = bed.CreateHttp1Client(Bound);
+        using var next = await client.GetAsync("/after", cts.Token);
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    /// <summary>POSTs <paramref name="pieces"/> x <paramref name="pieceBytes"/> pattern bytes, 400 ms apart, and reads the response.</summary>
+    private static async Task<RawHttpResponse> TrickleAsync(int port, string path, int pieces, int pieceBytes)
+    {
+        using var cts = new CancellationTokenSource(Bound);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: trickle.test\r\nContent-Length: {pieces * pieceBytes}\r\n\r\n"), cts.Token);
+        var buffer = new byte[pieceBytes];
+        for (var i = 0; i < pieces; i++)
+        {
+            if (i > 0)
+            {
+                await Task.Delay(400, cts.Token);
+            }
+
+            TestPattern.Fill(buffer, (long)i * pieceBytes);
+            await stream.WriteAsync(buffer, cts.Token);
+        }
+
+        return await RawHttp.ReadResponseAsync(stream, cts.Token);
+    }
+
     /// <summary>Sends up to <paramref name="count"/> pattern bytes; returns how many went out before an error or cancellation.</summary>
     private static async Task<long> SendPatternAsync(Stream stream, long count, CancellationToken cancellationToken)
     {
@@ -193,11 +275,14 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
     /// <summary>
     /// A raw HTTP/1.1 upstream that answers as soon as it has a request head, never reading a body: 413 with
     /// connection: close for a POST, 200 for anything else. It keeps each connection open until the proxy closes it
-    /// (or it is disposed), like a server that has said its piece and waits for the peer to go.
+    /// (or it is disposed), like a server that has said its piece and waits for the peer to go. A POST to
+    /// <see cref="ResetPath"/> is answered with a reset (RST) after 256 KiB of its body instead.
     /// </summary>
     private sealed class EarlyAnswerUpstream : IAsyncDisposable
     {
         public const string Body = "request body too large\n";
+
+        public const string ResetPath = "/reset-mid-body";
 
         private readonly TcpListener _listener;
         private readonly CancellationTokenSource _stop = new();
@@ -262,6 +347,23 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
                 }
 
                 var post = Encoding.ASCII.GetString(buffer, 0, 5) == "POST ";
+                if (Encoding.ASCII.GetString(buffer, 0, length).StartsWith("POST " + ResetPath + " ", StringComparison.Ordinal))
+                {
+                    for (var read = length; read < 256 * 1024;)
+                    {
+                        var more = await socket.ReceiveAsync(buffer, _stop.Token);
+                        if (more == 0)
+                        {
+                            return;
+                        }
+
+                        read += more;
+                    }
+
+                    socket.LingerState = new LingerOption(true, 0);
+                    return;
+                }
+
                 var response = post
                     ? $"HTTP/1.1 413 Payload Too Large\r\ncontent-type: text/plain\r\ncontent-length: {Body.Length.ToString(CultureInfo.InvariantCulture)}\r\nconnection: close\r\n\r\n{Body}"
                     : "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";

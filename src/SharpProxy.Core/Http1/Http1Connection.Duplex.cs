@@ -143,6 +143,11 @@ internal sealed partial class Http1Connection
                 _end = read;
             }
 
+            if (remaining == 0)
+            {
+                OnRequestComplete();
+            }
+
             try
             {
                 await upstream.SendAsync(_buffer.AsMemory(0, forBody)).ConfigureAwait(false);
@@ -154,21 +159,29 @@ internal sealed partial class Http1Connection
             }
         }
 
-        _log.RequestEndTimestamp = Stopwatch.GetTimestamp();
         _pumpComplete = true;
-        if (!_pumpStopping)
+    }
+
+    /// <summary>The client has sent the whole body (Envoy's downstream end of stream): the request ends, its timeouts start.</summary>
+    private void OnRequestComplete()
+    {
+        _log.RequestEndTimestamp = Stopwatch.GetTimestamp();
+        if (_pumpStopping)
         {
-            // Envoy's route and per-try timeouts start once the request is complete; until now only the idle timeout ran.
-            // The relay waits on this timer's token, so it is re-armed, never replaced.
-            try
-            {
-                _timer.CancelAfter(Timeout.InfiniteTimeSpan);
-                ArmTimer(DeadlineAfter(_routeTimeout), _perTryTimeout);
-            }
-            catch (ObjectDisposedException)
-            {
-                // The connection is being torn down.
-            }
+            return;
+        }
+
+        // Envoy's route and per-try timeouts start once the request is complete; until now only the idle timeout ran
+        // (they also bound the last send, should the upstream stop reading). The relay waits on this timer's token, so
+        // it is re-armed, never replaced.
+        try
+        {
+            _timer.CancelAfter(Timeout.InfiniteTimeSpan);
+            ArmTimer(DeadlineAfter(_routeTimeout), _perTryTimeout);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connection is being torn down.
         }
     }
 

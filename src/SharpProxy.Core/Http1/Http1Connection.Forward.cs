@@ -386,6 +386,7 @@ internal sealed partial class Http1Connection
         var keepUpstream = false;
         var phase = 0;
         _downstreamFailed = false;
+        _pumpDownstreamFailed = false;
         try
         {
             for (var fresh = 0; ; fresh++)
@@ -441,6 +442,13 @@ internal sealed partial class Http1Connection
         {
             // A body pump still running is stopped and joined first: whether the client failed is known only then.
             await StopPumpAsync().ConfigureAwait(false);
+            if (ex is OperationCanceledException && _streamedBody && Volatile.Read(ref _bodyToStream) > 0)
+            {
+                // Until the whole body has arrived only the idle timeout runs: the client stalled mid-body (the relay's
+                // wait may have seen the cancellation before the pump's).
+                _downstreamFailed = true;
+                _pumpDownstreamFailed = true;
+            }
             if (_responseStarted)
             {
                 if (_pumpDownstreamFailed)
