@@ -62,6 +62,7 @@ internal sealed partial class Http1Connection
         }
 
         _pumping = false;
+        _pumpUpstream = null;
         var pump = _pump;
         _pump = default;
         await pump.ConfigureAwait(false);
@@ -94,6 +95,7 @@ internal sealed partial class Http1Connection
             }
         }
 
+        _pumpUpstream = null;
         var pump = _pump;
         _pump = default;
         await pump.ConfigureAwait(false);

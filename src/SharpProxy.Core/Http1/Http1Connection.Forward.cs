@@ -449,6 +449,7 @@ internal sealed partial class Http1Connection
                 _downstreamFailed = true;
                 _pumpDownstreamFailed = true;
             }
+
             if (_responseStarted)
             {
                 if (_pumpDownstreamFailed)
