@@ -9,28 +9,13 @@ namespace SharpProxy.Core.Tests.Transport;
 /// LoopDeadline: connection timeouts kept by the worker's event loop (armed on its thread) or by the token source's
 /// own timer (anywhere else), on real loopback sockets.
 /// </summary>
-public sealed class LoopDeadlineTests : IDisposable
+public sealed class LoopDeadlineTests : LoopSocketTestBase
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-
-    private readonly SocketEventLoop _loop = new(0);
-    private readonly List<IDisposable> _owned = [];
-
-    public void Dispose()
-    {
-        foreach (var owned in _owned)
-        {
-            owned.Dispose();
-        }
-
-        _loop.Dispose();
-    }
-
     [Fact]
     public async Task ArmedOnTheLoop_CancelsAParkedRead_NotBeforeItsTime_OnTheLoopsThread()
     {
         var (socket, peer) = await PairAsync();
-        using var deadline = new LoopDeadline(_loop);
+        using var deadline = new LoopDeadline(Loop);
 
         var outcome = await OnLoopThenAsync(socket, peer, async () =>
         {
@@ -44,7 +29,7 @@ public sealed class LoopDeadlineTests : IDisposable
             }
             catch (OperationCanceledException)
             {
-                return (armedOnLoop, Cancelled: true, OnLoop: _loop.IsCurrentThread, Elapsed: Stopwatch.GetElapsedTime(started));
+                return (armedOnLoop, Cancelled: true, OnLoop: Loop.IsCurrentThread, Elapsed: Stopwatch.GetElapsedTime(started));
             }
         });
 
@@ -60,7 +45,7 @@ public sealed class LoopDeadlineTests : IDisposable
     public async Task Reset_Disarms_AndAfterAFiring_GivesAFreshToken()
     {
         var (socket, peer) = await PairAsync();
-        using var deadline = new LoopDeadline(_loop);
+        using var deadline = new LoopDeadline(Loop);
 
         // Armed then reset: a read waiting well past the first deadline is not cancelled; bytes complete it.
         var pending = await OnLoopThenAsync(socket, peer, () =>
@@ -100,7 +85,7 @@ public sealed class LoopDeadlineTests : IDisposable
     public async Task RearmedLater_DoesNotFireAtTheEarlierTime()
     {
         var (socket, peer) = await PairAsync();
-        using var deadline = new LoopDeadline(_loop);
+        using var deadline = new LoopDeadline(Loop);
 
         var pending = await OnLoopThenAsync(socket, peer, () =>
         {
@@ -118,7 +103,7 @@ public sealed class LoopDeadlineTests : IDisposable
     [Fact]
     public async Task ArmedOffTheLoop_UsesTheTokenSourcesTimer()
     {
-        using var deadline = new LoopDeadline(_loop);
+        using var deadline = new LoopDeadline(Loop);
 
         deadline.CancelAfter(TimeSpan.FromMilliseconds(20));
 
@@ -147,24 +132,24 @@ public sealed class LoopDeadlineTests : IDisposable
     [Fact]
     public void Dispose_LeavesTheLoopsList_WhicheverWasCreatedFirst()
     {
-        var first = new LoopDeadline(_loop);
-        var second = new LoopDeadline(_loop);
-        var third = new LoopDeadline(_loop);
-        Assert.Equal(3, _loop.TrackedDeadlines);
+        var first = new LoopDeadline(Loop);
+        var second = new LoopDeadline(Loop);
+        var third = new LoopDeadline(Loop);
+        Assert.Equal(3, Loop.TrackedDeadlines);
 
         first.Dispose();
-        Assert.Equal(2, _loop.TrackedDeadlines);
+        Assert.Equal(2, Loop.TrackedDeadlines);
         first.Dispose();
-        Assert.Equal(2, _loop.TrackedDeadlines);
+        Assert.Equal(2, Loop.TrackedDeadlines);
         third.Dispose();
         second.Dispose();
-        Assert.Equal(0, _loop.TrackedDeadlines);
+        Assert.Equal(0, Loop.TrackedDeadlines);
     }
 
     [Fact]
     public void Cancel_FromAnyThread_CancelsTheToken()
     {
-        using var deadline = new LoopDeadline(_loop);
+        using var deadline = new LoopDeadline(Loop);
         var token = deadline.Token;
 
         deadline.Cancel();
@@ -193,19 +178,5 @@ public sealed class LoopDeadlineTests : IDisposable
             Assert.True(socket.Loop!.IsCurrentThread, "resumed on the loop's thread");
             return await onLoop().ConfigureAwait(false);
         }
-    }
-
-    private async Task<(LoopSocket Socket, Socket Peer)> PairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
-        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        _owned.Add(peer);
-        var accepting = listener.AcceptAsync();
-        await peer.ConnectAsync(listener.LocalEndPoint!);
-        var socket = new LoopSocket(await accepting.WaitAsync(Timeout), _loop);
-        _owned.Add(socket);
-        return (socket, peer);
     }
 }

@@ -9,25 +9,9 @@ namespace SharpProxy.Core.Tests.Transport;
 /// forwarding uses them (the body pump sends on the upstream socket while the response relay reads from it): each
 /// completes on its own readiness, and cancelling or failing one leaves the other as it was.
 /// </summary>
-public sealed class LoopSocketDuplexTests : IDisposable
+public sealed class LoopSocketDuplexTests : LoopSocketTestBase
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private const int LargeWrite = 8 * 1024 * 1024;
-
-    private readonly SocketEventLoop _loop = new(0);
-    private readonly List<IDisposable> _owned = [];
-
-    public static TheoryData<bool> Modes => new() { true, false };
-
-    public void Dispose()
-    {
-        foreach (var owned in _owned)
-        {
-            owned.Dispose();
-        }
-
-        _loop.Dispose();
-    }
 
     [Theory]
     [MemberData(nameof(Modes))]
@@ -123,20 +107,4 @@ public sealed class LoopSocketDuplexTests : IDisposable
 
         return received;
     }).WaitAsync(Timeout);
-
-    /// <summary>A connected pair on 127.0.0.1: the accepted side wrapped in a LoopSocket, the client side plain.</summary>
-    private async Task<(LoopSocket Socket, Socket Peer)> PairAsync(bool onLoop)
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
-        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        _owned.Add(peer);
-        var accepting = listener.AcceptAsync();
-        await peer.ConnectAsync(listener.LocalEndPoint!);
-        var accepted = await accepting.WaitAsync(Timeout);
-        var socket = new LoopSocket(accepted, onLoop ? _loop : null);
-        _owned.Add(socket);
-        return (socket, peer);
-    }
 }

@@ -7,25 +7,8 @@ namespace SharpProxy.Core.Tests.Transport;
 /// <summary>
 /// LoopSocket on real loopback connections, on a worker's epoll loop and (the fallback) on .NET's own socket engine.
 /// </summary>
-public sealed class LoopSocketTests : IDisposable
+public sealed class LoopSocketTests : LoopSocketTestBase
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-
-    private readonly SocketEventLoop _loop = new(0);
-    private readonly List<IDisposable> _owned = [];
-
-    public static TheoryData<bool> Modes => new() { true, false };
-
-    public void Dispose()
-    {
-        foreach (var owned in _owned)
-        {
-            owned.Dispose();
-        }
-
-        _loop.Dispose();
-    }
-
     [Theory]
     [MemberData(nameof(Modes))]
     public async Task Receive_WaitsForBytes_ThenReturnsThem(bool onLoop)
@@ -149,13 +132,13 @@ public sealed class LoopSocketTests : IDisposable
     public async Task Dispose_FailsTheParkedRead_AndLeavesTheLoop()
     {
         var (socket, _) = await PairAsync(onLoop: true);
-        Assert.Equal(1, _loop.Registered);
+        Assert.Equal(1, Loop.Registered);
         var pending = socket.ReceiveAsync(new byte[16], CancellationToken.None).AsTask();
 
         socket.Dispose();
 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => pending.WaitAsync(Timeout));
-        Assert.Equal(0, _loop.Registered);
+        Assert.Equal(0, Loop.Registered);
     }
 
     [Theory]
@@ -243,8 +226,8 @@ public sealed class LoopSocketTests : IDisposable
         var target = (IPEndPoint)listener.LocalEndPoint!;
         var accepting = listener.AcceptAsync();
 
-        var socket = await LoopSocket.ConnectAsync(new Socket(SocketType.Stream, ProtocolType.Tcp), target, onLoop ? _loop : null, CancellationToken.None).AsTask().WaitAsync(Timeout);
-        _owned.Add(socket);
+        var socket = await LoopSocket.ConnectAsync(new Socket(SocketType.Stream, ProtocolType.Tcp), target, onLoop ? Loop : null, CancellationToken.None).AsTask().WaitAsync(Timeout);
+        Owned.Add(socket);
         using var peer = await accepting.WaitAsync(Timeout);
 
         await socket.SendAsync("ping"u8.ToArray()).AsTask().WaitAsync(Timeout);
@@ -264,10 +247,10 @@ public sealed class LoopSocketTests : IDisposable
         }
 
         var error = await Assert.ThrowsAsync<SocketException>(() =>
-            LoopSocket.ConnectAsync(new Socket(SocketType.Stream, ProtocolType.Tcp), new IPEndPoint(IPAddress.Loopback, port), onLoop ? _loop : null, CancellationToken.None).AsTask().WaitAsync(Timeout));
+            LoopSocket.ConnectAsync(new Socket(SocketType.Stream, ProtocolType.Tcp), new IPEndPoint(IPAddress.Loopback, port), onLoop ? Loop : null, CancellationToken.None).AsTask().WaitAsync(Timeout));
 
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
-        Assert.Equal(0, _loop.Registered);
+        Assert.Equal(0, Loop.Registered);
     }
 
     [Fact]
@@ -280,7 +263,7 @@ public sealed class LoopSocketTests : IDisposable
 
         var detached = socket.Detach();
 
-        Assert.Equal(0, _loop.Registered);
+        Assert.Equal(0, Loop.Registered);
         Assert.True(detached.Blocking, "blocking mode restored for Kestrel");
         var pending = detached.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask();
         peer.Send("two"u8);
@@ -292,27 +275,5 @@ public sealed class LoopSocketTests : IDisposable
     {
         await socket.ReceiveAsync(new byte[8], CancellationToken.None).ConfigureAwait(false);
         return socket.Loop!.IsCurrentThread;
-    }
-
-    private static Socket Listen()
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
-        return listener;
-    }
-
-    /// <summary>A connected pair on 127.0.0.1: the accepted side wrapped in a LoopSocket, the client side plain.</summary>
-    private async Task<(LoopSocket Socket, Socket Peer)> PairAsync(bool onLoop)
-    {
-        using var listener = Listen();
-        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        _owned.Add(peer);
-        var accepting = listener.AcceptAsync();
-        await peer.ConnectAsync(listener.LocalEndPoint!);
-        var accepted = await accepting.WaitAsync(Timeout);
-        var socket = new LoopSocket(accepted, onLoop ? _loop : null);
-        _owned.Add(socket);
-        return (socket, peer);
     }
 }
