@@ -132,6 +132,7 @@ internal static partial class ProxyServer
             _ = ads.Initialized.ContinueWith(
                 _ =>
                 {
+                    ReleaseStartupGarbage();
                     state.Ready = true;
                     Log.Started(logger, adminAddress, options.Concurrency, holder.Current.Listeners.Length, holder.Current.Config.Clusters.Length);
                 },
@@ -141,6 +142,7 @@ internal static partial class ProxyServer
         }
         else
         {
+            ReleaseStartupGarbage();
             state.Ready = true;
             Log.Started(logger, adminAddress, options.Concurrency, snapshot.Listeners.Length, config.Clusters.Length);
         }
@@ -167,6 +169,20 @@ internal static partial class ProxyServer
         await Core.Telemetry.AccessLogSink.FlushAllAsync().ConfigureAwait(false);
 
         return 0;
+    }
+
+    /// <summary>
+    /// One full, compacting collection that gives the freed memory back to the OS, once the configuration is applied and
+    /// before the proxy reports ready. Start-up (YAML and JSON trees, protobuf parsing, building the host) allocates about
+    /// 10 MB, of which about 4 MB stays live; the default gen0 budget is sized from the L3 cache (16 MB here), so no
+    /// collection runs before the first load and an idle proxy kept all of it resident (native AOT: 38 -> 33 MB idle with
+    /// the lab's config). A forced collection without the aggressive mode compacts into fresh regions and keeps the old
+    /// ones committed, which costs more than it saves. Once, off the request path, a few milliseconds.
+    /// </summary>
+    private static void ReleaseStartupGarbage()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Core.Diagnostics.StartupTrace.MarkCollected("start-up garbage collected");
     }
 
     /// <summary>
