@@ -31,11 +31,7 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
         // the body. A proxy that reads the response only after the whole body waits until the bound.
         const long BodyBytes = 256L * 1024 * 1024;
         using var cts = new CancellationTokenSource(Bound);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var head = $"POST /too-large HTTP/1.1\r\nHost: early.test\r\nContent-Length: {BodyBytes}\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
+        await using var stream = await StartPostAsync(bed.ListenerPort, "/too-large", "early.test", BodyBytes, cts.Token);
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
         var progress = new StrongBox<long>();
         var sending = SendPatternAsync(stream, BodyBytes, stopSending.Token, progress);
@@ -83,11 +79,7 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
         const long BodyBytes = 24_000_017;
         for (var round = 0; round < 2; round++)
         {
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var head = $"POST /echo HTTP/1.1\r\nHost: echo.test\r\nContent-Length: {BodyBytes}\r\n\r\n";
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
+            await using var stream = await StartPostAsync(bed.ListenerPort, "/echo", "echo.test", BodyBytes, cts.Token);
             var sending = SendPatternAsync(stream, BodyBytes, cts.Token);
             var received = await ReadEchoPrefixAsync(stream, BodyBytes, cts.Token, bed.Proxy);
             Assert.Equal(BodyBytes, await sending);
@@ -106,19 +98,15 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
         using var cts = new CancellationTokenSource(Bound);
         const long DeclaredBytes = 32L * 1024 * 1024;
         const long SentBytes = 4L * 1024 * 1024;
-        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true })
+        await using (var stream = await StartPostAsync(bed.ListenerPort, "/echo", "abort.test", DeclaredBytes, cts.Token))
         {
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var head = $"POST /echo HTTP/1.1\r\nHost: abort.test\r\nContent-Length: {DeclaredBytes}\r\n\r\n";
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), cts.Token);
             var sending = SendPatternAsync(stream, SentBytes, cts.Token);
 
             // The echo of the first megabyte comes back while the body is still on its way.
             var received = await ReadEchoPrefixAsync(stream, 1024 * 1024, cts.Token, bed.Proxy);
             output.WriteLine($"read {received} echoed bytes; aborting mid-body");
             await sending;
-            socket.LingerState = new LingerOption(true, 0);
+            stream.Socket.LingerState = new LingerOption(true, 0);
         }
 
         // The proxy ends the upstream request (it closes that connection) and serves the next one.
@@ -169,10 +157,7 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
             u => ConfigWriter.Write(ConfigTemplates.Forwarding, ("V1_HTTP1_PORT", upstream.Port), ("V1_HTTP2_PORT", u[0].Http2Port)));
         const long BodyBytes = 16L * 1024 * 1024;
         using var cts = new CancellationTokenSource(Bound);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bed.ListenerPort), cts.Token);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {EarlyAnswerUpstream.ResetPath} HTTP/1.1\r\nHost: reset.test\r\nContent-Length: {BodyBytes}\r\n\r\n"), cts.Token);
+        await using var stream = await StartPostAsync(bed.ListenerPort, EarlyAnswerUpstream.ResetPath, "reset.test", BodyBytes, cts.Token);
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
         var sending = SendPatternAsync(stream, BodyBytes, stopSending.Token);
 
@@ -191,10 +176,7 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
     private static async Task<RawHttpResponse> TrickleAsync(int port, string path, int pieces, int pieceBytes)
     {
         using var cts = new CancellationTokenSource(Bound);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: trickle.test\r\nContent-Length: {pieces * pieceBytes}\r\n\r\n"), cts.Token);
+        await using var stream = await StartPostAsync(port, path, "trickle.test", (long)pieces * pieceBytes, cts.Token);
         var buffer = new byte[pieceBytes];
         for (var i = 0; i < pieces; i++)
         {
@@ -208,6 +190,27 @@ public sealed class DuplexBodyTests(ITestOutputHelper output)
         }
 
         return await RawHttp.ReadResponseAsync(stream, cts.Token);
+    }
+
+    /// <summary>
+    /// A raw client connection to 127.0.0.1:<paramref name="port"/> that has sent the head of a POST declaring
+    /// <paramref name="contentLength"/> body bytes, and nothing of the body; disposing the stream closes the socket.
+    /// </summary>
+    private static async Task<NetworkStream> StartPostAsync(int port, string path, string host, long contentLength, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {contentLength}\r\n\r\n"), cancellationToken);
+            return stream;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
