@@ -7,8 +7,8 @@ namespace SharpProxy.Core.Http1;
 /// Async method builder for the fast path's per-request methods. An async method that suspends needs a heap object
 /// (the box holding its state machine); .NET's PoolingAsyncValueTaskMethodBuilder keeps one or two per method and core,
 /// which thirty-two connections suspended at once outrun, so boxes were allocated per request again. This builder
-/// keeps the boxes of each method in one shared stack deep enough for every connection (after a one-box cache per
-/// thread), so a box comes back for reuse whichever thread the request finished on.
+/// keeps the boxes of each method in a lock-free stack per thread deep enough for the connections one event loop serves,
+/// with a shared stack behind it, so a box comes back for reuse whichever thread the request finished on.
 /// </summary>
 /// <remarks>
 /// The ValueTask a method returns must be awaited exactly once (the box goes back to the stack when its result is
@@ -101,13 +101,16 @@ internal struct ReusableAsyncBuilder<TResult>
         where TStateMachine : IAsyncStateMachine
     {
         private const int MaxPooled = 1024;
+        private const int MaxPerThread = 64;
 
-        // One box per thread without a lock, the rest shared: a request can suspend on one event-loop thread and
-        // resume on another (downstream and upstream sockets on different engines), so per-thread stacks alone drain.
+        // A stack per thread without a lock, deep enough for every connection one event loop serves at once; the
+        // shared stack behind it balances threads: a request can suspend on one event-loop thread and resume on
+        // another (downstream and upstream sockets on different engines), so per-thread stacks alone would drain.
         [ThreadStatic]
-        private static StateMachineBox<TStateMachine>? t_cached;
+        private static PerThreadStack? t_pool;
 
-        private static readonly Stack<StateMachineBox<TStateMachine>> s_pool = new();
+        private static readonly Lock s_sharedLock = new();
+        private static readonly Stack<StateMachineBox<TStateMachine>> s_shared = new();
 
         private static readonly ContextCallback s_moveNextInContext = static state => ((StateMachineBox<TStateMachine>)state!).StateMachine!.MoveNext();
 
@@ -117,16 +120,18 @@ internal struct ReusableAsyncBuilder<TResult>
 
         public static StateMachineBox<TStateMachine> Rent()
         {
-            var box = t_cached;
-            if (box is not null)
+            var local = t_pool;
+            if (local is not null && local.Count > 0)
             {
-                t_cached = null;
-                return box;
+                var index = --local.Count;
+                var cached = local.Boxes[index]!;
+                local.Boxes[index] = null;
+                return cached;
             }
 
-            lock (s_pool)
+            lock (s_sharedLock)
             {
-                if (s_pool.TryPop(out box))
+                if (s_shared.TryPop(out var box))
                 {
                     return box;
                 }
@@ -137,13 +142,24 @@ internal struct ReusableAsyncBuilder<TResult>
 
         private void MoveNext()
         {
-            if (Context is { } context)
+            var context = Context;
+            if (context is null)
             {
-                ExecutionContext.Run(context, s_moveNextInContext, this);
+                StateMachine!.MoveNext();
+            }
+            else if (ReferenceEquals(ExecutionContext.Capture(), context))
+            {
+                // Already in the captured context (event-loop threads stay in the default one): no switch is needed,
+                // only putting the context back if the step changed it (what ExecutionContext.Run would do after).
+                StateMachine!.MoveNext();
+                if (!ReferenceEquals(ExecutionContext.Capture(), context))
+                {
+                    ExecutionContext.Restore(context);
+                }
             }
             else
             {
-                StateMachine!.MoveNext();
+                ExecutionContext.Run(context, s_moveNextInContext, this);
             }
         }
 
@@ -151,19 +167,26 @@ internal struct ReusableAsyncBuilder<TResult>
         {
             StateMachine = default;
             Context = null;
-            if (t_cached is null)
+            var local = t_pool ??= new PerThreadStack();
+            if (local.Count < MaxPerThread)
             {
-                t_cached = this;
+                local.Boxes[local.Count++] = this;
                 return;
             }
 
-            lock (s_pool)
+            lock (s_sharedLock)
             {
-                if (s_pool.Count < MaxPooled)
+                if (s_shared.Count < MaxPooled)
                 {
-                    s_pool.Push(this);
+                    s_shared.Push(this);
                 }
             }
+        }
+
+        private sealed class PerThreadStack
+        {
+            public readonly StateMachineBox<TStateMachine>?[] Boxes = new StateMachineBox<TStateMachine>?[MaxPerThread];
+            public int Count;
         }
     }
 }
