@@ -78,6 +78,62 @@ public sealed class Http1ParserTests
     }
 
     [Fact]
+    public void ParseHeaders_EveryByteInALongNameAndValue_AcceptedExactlyAsRfc9110Allows()
+    {
+        // Long enough (over 16 bytes) that the checks run on vectors, with the byte under test after the first vector.
+        for (var b = 0; b < 256; b++)
+        {
+            var name = "x-a-rather-long-name-ab"u8.ToArray();
+            name[20] = (byte)b;
+            var nameValid = IsRfcTokenChar((byte)b);
+            var head = Concat("GET / HTTP/1.1\r\n"u8, name, ": v\r\n\r\n"u8);
+            if (b is (byte)':' or (byte)'\r' or (byte)'\n')
+            {
+                continue; // they end the name or the line: not a byte inside a name
+            }
+
+            Assert.True((Http1Parser.ParseHeaders(head, 16, new HeaderSpan[4]) == 1) == nameValid, $"name byte 0x{b:x2}");
+            Assert.Equal(nameValid, Http1Parser.IsToken(name));
+
+            var value = "a value long enough for vector checks"u8.ToArray();
+            value[30] = (byte)b;
+            var valueValid = b == '\t' || (b >= 0x20 && b != 0x7F);
+            head = Concat("GET / HTTP/1.1\r\nx: "u8, value, "\r\n\r\n"u8);
+            if (b is (byte)'\r' or (byte)'\n')
+            {
+                continue;
+            }
+
+            Assert.True((Http1Parser.ParseHeaders(head, 16, new HeaderSpan[4]) == 1) == valueValid, $"value byte 0x{b:x2}");
+        }
+    }
+
+    [Fact]
+    public void TryParseRequestLine_EveryByteInALongTarget_OnlyVisibleAsciiAccepted()
+    {
+        for (var b = 0; b < 256; b++)
+        {
+            var target = "/a/path/that/is/long/enough/for/vectors"u8.ToArray();
+            target[33] = (byte)b;
+            var line = Concat("GET "u8, target, " HTTP/1.1\r\n"u8);
+            if (b is (byte)' ' or (byte)'\r' or (byte)'\n')
+            {
+                continue; // they end the target or the line
+            }
+
+            Assert.True(Http1Parser.TryParseRequestLine(line, out _, out _, out _, out _) == (b > 0x20 && b < 0x7F), $"target byte 0x{b:x2}");
+        }
+    }
+
+    [Fact]
+    public void IsToken_Empty_False() => Assert.False(Http1Parser.IsToken([]));
+
+    private static bool IsRfcTokenChar(byte b) =>
+        (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || "!#$%&'*+-.^_`|~".Contains((char)b);
+
+    private static byte[] Concat(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c) => [.. a, .. b, .. c];
+
+    [Fact]
     public void ParseHeaders_MoreThanTheArrayHolds_MinusOne()
     {
         var head = Bytes("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
