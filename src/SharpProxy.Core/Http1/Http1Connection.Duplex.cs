@@ -167,7 +167,8 @@ internal sealed partial class Http1Connection
     /// <summary>The client has sent the whole body (Envoy's downstream end of stream): the request ends, its timeouts start.</summary>
     private void OnRequestComplete()
     {
-        _log.RequestEndTimestamp = Stopwatch.GetTimestamp();
+        var now = Stopwatch.GetTimestamp();
+        _log.RequestEndTimestamp = now;
         if (_pumpStopping)
         {
             return;
@@ -179,7 +180,7 @@ internal sealed partial class Http1Connection
         try
         {
             _timer.CancelAfter(Timeout.InfiniteTimeSpan);
-            ArmTimer(DeadlineAfter(_routeTimeout), _perTryTimeout);
+            ArmTimer(DeadlineAfter(_routeTimeout, now), _perTryTimeout, now);
         }
         catch (ObjectDisposedException)
         {

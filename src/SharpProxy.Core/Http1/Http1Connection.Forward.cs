@@ -215,7 +215,14 @@ internal sealed partial class Http1Connection
         var replayable = _bodyToStream == 0;
         _routeTimeout = action.Timeout;
         _perTryTimeout = policy?.PerTryTimeout;
-        var routeDeadline = DeadlineAfter(_routeTimeout);
+        // One clock read for the route deadline, the first try's timer and (no body to stream) the request's end.
+        var forwardStart = Stopwatch.GetTimestamp();
+        if (_bodyToStream == 0 && _log.RequestEndTimestamp == 0)
+        {
+            _log.RequestEndTimestamp = forwardStart;
+        }
+
+        var routeDeadline = DeadlineAfter(_routeTimeout, forwardStart);
         var responseMutations = setCookie is not null || HasResponseMutations(table, vhost, route, weighted);
         RetryHosts tried = default;
         var retriesHeld = 0;
@@ -248,7 +255,7 @@ internal sealed partial class Http1Connection
                     }
                     else
                     {
-                        ArmTimer(routeDeadline, _perTryTimeout);
+                        ArmTimer(routeDeadline, _perTryTimeout, attempt == 0 ? forwardStart : Stopwatch.GetTimestamp());
                     }
 
                     result = await TryOnceAsync(cluster, host, policy, canRetry, setCookie, responseMutations, table, vhost, route, weighted).ConfigureAwait(false);
@@ -346,12 +353,12 @@ internal sealed partial class Http1Connection
         }
     }
 
-    private static long DeadlineAfter(TimeSpan timeout) =>
-        timeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+    private static long DeadlineAfter(TimeSpan timeout, long now) =>
+        timeout > TimeSpan.Zero ? now + (long)(timeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
 
-    private void ArmTimer(long routeDeadline, TimeSpan? perTry)
+    private void ArmTimer(long routeDeadline, TimeSpan? perTry, long now)
     {
-        var routeRemaining = routeDeadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), routeDeadline);
+        var routeRemaining = routeDeadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(now, routeDeadline);
         if (routeRemaining != Timeout.InfiniteTimeSpan && routeRemaining < TimeSpan.FromMilliseconds(1))
         {
             routeRemaining = TimeSpan.FromMilliseconds(1);

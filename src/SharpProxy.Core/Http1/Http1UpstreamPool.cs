@@ -36,7 +36,7 @@ internal sealed class Http1UpstreamConnection
 
     public int End;
 
-    /// <summary>When it went back to the pool (Stopwatch ticks), for the idle timeout.</summary>
+    /// <summary>When it went back to the pool (<see cref="Environment.TickCount64"/>, milliseconds), for the idle timeout.</summary>
     public long IdleSince;
 
     /// <summary>Requests it has carried; a reused connection may have been closed by the upstream meanwhile.</summary>
@@ -63,8 +63,10 @@ internal sealed class Http1UpstreamConnection
 internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
 {
     private readonly ConcurrentDictionary<HostState, HostConnections> _byHost = new();
-    private readonly long _idleTimeoutTicks = (long)((cluster.Config.IdleTimeout ?? TimeSpan.FromHours(1)).TotalSeconds * Stopwatch.Frequency);
-    private static readonly long s_checkAfterTicks = Stopwatch.Frequency / 2;
+    // Idle times in milliseconds of Environment.TickCount64: a coarse clock (a few ms) is plenty for timeouts of half a
+    // second and more, and costs less than the precise one twice per request.
+    private const long CheckAfterMilliseconds = 500;
+    private readonly long _idleTimeoutMilliseconds = (long)(cluster.Config.IdleTimeout ?? TimeSpan.FromHours(1)).TotalMilliseconds;
     private int _disposed;
 
     // Replaced when a newer state of the cluster adopts the pool (an EDS update that only changed endpoints).
@@ -104,7 +106,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             return null;
         }
 
-        var now = Stopwatch.GetTimestamp();
+        var now = Environment.TickCount64;
         while (true)
         {
             Http1UpstreamConnection? connection;
@@ -123,7 +125,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             try
             {
                 var idle = now - connection.IdleSince;
-                usable = idle < _idleTimeoutTicks && (idle < s_checkAfterTicks || !connection.Socket.Socket.Poll(0, SelectMode.SelectRead));
+                usable = idle < _idleTimeoutMilliseconds && (idle < CheckAfterMilliseconds || !connection.Socket.Socket.Poll(0, SelectMode.SelectRead));
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
@@ -273,7 +275,7 @@ internal sealed class Http1UpstreamPool(ClusterState cluster) : IClusterPool
             return;
         }
 
-        connection.IdleSince = Stopwatch.GetTimestamp();
+        connection.IdleSince = Environment.TickCount64;
         connection.Start = 0;
         connection.End = 0;
         lock (connections)

@@ -10,7 +10,13 @@ internal sealed class RequestLogState
 {
     public long StartTimestamp { get; private set; } = Stopwatch.GetTimestamp();
 
-    public DateTimeOffset StartTime { get; private set; } = DateTimeOffset.UtcNow;
+    private DateTimeOffset? _startTime;
+
+    /// <summary>
+    /// The wall-clock start, worked out from <see cref="StartTimestamp"/> when first read: only access logs and traces
+    /// read it, so a request that neither logs nor traces does not read the wall clock.
+    /// </summary>
+    public DateTimeOffset StartTime => _startTime ??= DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(StartTimestamp);
 
     public string? UpstreamHost { get; set; }
 
@@ -57,7 +63,7 @@ internal sealed class RequestLogState
     public void Reset()
     {
         StartTimestamp = Stopwatch.GetTimestamp();
-        StartTime = DateTimeOffset.UtcNow;
+        _startTime = null;
         UpstreamHost = null;
         UpstreamCluster = null;
         ResponseFlags = null;
