@@ -404,7 +404,24 @@ internal sealed partial class Http1Connection
                 upstream ??= await pool.AcquireAsync(host, _socket.Loop, _timer.Token).ConfigureAwait(false);
                 phase = 1;
                 upstream.Requests++;
-                if (await SendRequestAsync(upstream).ConfigureAwait(false) && await ReadResponseHeadAsync(upstream).ConfigureAwait(false))
+                var answered = await SendRequestAsync(upstream).ConfigureAwait(false);
+                if (answered)
+                {
+                    // The first response bytes are awaited here, not inside ReadResponseHeadAsync (which then usually
+                    // finds the whole head and completes at once): a request waiting for its upstream suspends one
+                    // async method fewer.
+                    var received = 0;
+                    if (upstream.Start == upstream.End)
+                    {
+                        upstream.Start = upstream.End = 0;
+                        var read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(), _timer.Token).ConfigureAwait(false);
+                        answered = TakeUpstreamRead(upstream, read, ref received);
+                    }
+
+                    answered = answered && await ReadResponseHeadAsync(upstream, received).ConfigureAwait(false);
+                }
+
+                if (answered)
                 {
                     break;
                 }

@@ -28,12 +28,12 @@ internal sealed partial class Http1Connection
 
     /// <summary>
     /// Reads the final response head into the upstream buffer (interim 1xx heads are dropped). False when the connection
-    /// closed before sending a single byte (a reused connection the upstream had already closed).
+    /// closed before sending a single byte (a reused connection the upstream had already closed). <paramref name="received"/>
+    /// is what the caller already read of this response.
     /// </summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
-    private async ValueTask<bool> ReadResponseHeadAsync(Http1UpstreamConnection upstream)
+    private async ValueTask<bool> ReadResponseHeadAsync(Http1UpstreamConnection upstream, int received)
     {
-        var received = 0;
         while (true)
         {
             if (upstream.End > upstream.Start)
@@ -87,19 +87,32 @@ internal sealed partial class Http1Connection
             }
 
             var read = await upstream.Socket.ReceiveAsync(upstream.Buffer.AsMemory(upstream.End), _timer.Token).ConfigureAwait(false);
-            if (read == 0)
+            if (!TakeUpstreamRead(upstream, read, ref received))
             {
-                if (received == 0 && upstream.Requests > 1)
-                {
-                    return false;
-                }
+                return false;
+            }
+        }
+    }
 
-                throw new IOException("upstream closed the connection before a complete response head");
+    /// <summary>
+    /// Adds a read of the response head to the upstream buffer. False when a reused connection closed before sending a
+    /// single byte (the upstream had closed it meanwhile: the request goes once more on a new one).
+    /// </summary>
+    private static bool TakeUpstreamRead(Http1UpstreamConnection upstream, int read, ref int received)
+    {
+        if (read == 0)
+        {
+            if (received == 0 && upstream.Requests > 1)
+            {
+                return false;
             }
 
-            received += read;
-            upstream.End += read;
+            throw new IOException("upstream closed the connection before a complete response head");
         }
+
+        received += read;
+        upstream.End += read;
+        return true;
     }
 
     private int _upstreamMinor;

@@ -123,9 +123,10 @@ internal sealed partial class Http1Connection
     /// <summary>
     /// Serves one HTTP/2 stream seen as an HTTP/1.1 connection, like <see cref="RunAsync"/>, but keeps this object's
     /// buffers for the next stream: an HTTP/2 connection's streams reuse a few of these instead of allocating per request.
+    /// The caller closes the stream when the result is null (not handed to Kestrel), as <see cref="RunAsync"/> does for
+    /// a connection: no async wrapper here, so a stream waiting for its upstream suspends one async method fewer.
     /// </summary>
-    [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
-    internal async ValueTask<KestrelHandoff?> ServeStreamAsync(IByteTransport stream)
+    internal ValueTask<KestrelHandoff?> ServeStreamAsync(IByteTransport stream)
     {
         _socket = stream;
         _start = _end = 0;
@@ -133,19 +134,7 @@ internal sealed partial class Http1Connection
         ResetTimer();
 
         // Not in the drain registry: the HTTP/2 connection is, and drains its streams with GOAWAY.
-        KestrelHandoff? handedOff = null;
-        try
-        {
-            handedOff = await ServeAsync().ConfigureAwait(false);
-            return handedOff;
-        }
-        finally
-        {
-            if (handedOff is null)
-            {
-                CloseSocket();
-            }
-        }
+        return ServeAsync();
     }
 
     /// <summary>Returns the buffers (an HTTP/2 connection's pooled stream connections, when it closes).</summary>
@@ -228,7 +217,9 @@ internal sealed partial class Http1Connection
                         return null;
                     }
 
-                    if (!await ReceiveAsync(_timer.Token).ConfigureAwait(false))
+                    // The receive is awaited here rather than through ReceiveAsync: a connection waiting for its next
+                    // request then suspends one async method, not two.
+                    if (!EndReceive(await _socket.ReceiveAsync(StartReceive(), _timer.Token).ConfigureAwait(false)))
                     {
                         return null;
                     }
@@ -303,7 +294,11 @@ internal sealed partial class Http1Connection
 
     /// <summary>Reads more request bytes after [_start, _end), compacting or growing the buffer. False at end of stream.</summary>
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
-    private async ValueTask<bool> ReceiveAsync(CancellationToken cancellationToken)
+    private async ValueTask<bool> ReceiveAsync(CancellationToken cancellationToken) =>
+        EndReceive(await _socket.ReceiveAsync(StartReceive(), cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Room after [_start, _end) for the next read, compacting or growing the buffer first.</summary>
+    private Memory<byte> StartReceive()
     {
         if (_start > 0 && _start == _end)
         {
@@ -327,7 +322,12 @@ internal sealed partial class Http1Connection
             }
         }
 
-        var read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+        return _buffer.AsMemory(_end);
+    }
+
+    /// <summary>Takes in what a read after <see cref="StartReceive"/> brought; false at end of stream.</summary>
+    private bool EndReceive(int read)
+    {
         if (read == 0)
         {
             return false;

@@ -67,6 +67,13 @@ internal sealed partial class Http2Stream : IByteTransport, IHpackHeaderSink
         }
 
         Serving = default;
+        if (handedOff is null)
+        {
+            // Not handed to Kestrel: the stream ends here (Http1Connection.ServeStreamAsync leaves this to its caller).
+            Shutdown();
+            Dispose();
+        }
+
         _connection.OnStreamServed(this, handedOff);
     }
 
