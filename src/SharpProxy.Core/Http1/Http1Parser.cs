@@ -36,7 +36,10 @@ internal static class Http1Parser
     /// <summary>Envoy's default max_request_headers_count.</summary>
     public const int MaxHeaders = 100;
 
-    // RFC 9110 token characters; SearchValues checks a name in a few vector operations instead of a branch per byte.
+    // Below this length a table lookup per byte beats SearchValues' set-up (profiled: most names and many values are short).
+    private const int VectorCheckFrom = 16;
+
+    // RFC 9110 token characters; SearchValues checks a long name in a few vector operations.
     private static readonly SearchValues<byte> s_tokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
@@ -141,8 +144,10 @@ internal static class Http1Parser
         while (true)
         {
             var remaining = head[position..];
-            var lineLength = remaining.IndexOf("\r\n"u8);
-            if (lineLength < 0)
+            // The first CR ends the line and must be followed by LF: a CR anywhere else is invalid in a header line,
+            // so a one-byte search does what a search for CRLF would.
+            var lineLength = remaining.IndexOf((byte)'\r');
+            if (lineLength < 0 || lineLength + 1 >= remaining.Length || remaining[lineLength + 1] != (byte)'\n')
             {
                 return -1;
             }
@@ -177,7 +182,7 @@ internal static class Http1Parser
                 valueEnd--;
             }
 
-            if (line[valueStart..valueEnd].IndexOfAny(s_forbiddenInValue) >= 0)
+            if (!IsFieldValue(line[valueStart..valueEnd]))
             {
                 return -1;
             }
@@ -241,7 +246,64 @@ internal static class Http1Parser
     }
 
     /// <summary>RFC 9110 token characters.</summary>
-    public static bool IsToken(ReadOnlySpan<byte> value) => value.Length > 0 && value.IndexOfAnyExcept(s_tokenChars) < 0;
+    public static bool IsToken(ReadOnlySpan<byte> value)
+    {
+        if (value.Length >= VectorCheckFrom)
+        {
+            return value.IndexOfAnyExcept(s_tokenChars) < 0;
+        }
+
+        var table = TokenTable;
+        foreach (var b in value)
+        {
+            if (table[b] == 0)
+            {
+                return false;
+            }
+        }
+
+        return value.Length > 0;
+    }
+
+    /// <summary>No control character other than HTAB, and no DEL (RFC 9110 section 5.5).</summary>
+    private static bool IsFieldValue(ReadOnlySpan<byte> value)
+    {
+        if (value.Length >= VectorCheckFrom)
+        {
+            return value.IndexOfAny(s_forbiddenInValue) < 0;
+        }
+
+        foreach (var b in value)
+        {
+            if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>1 for the RFC 9110 token characters, by byte value.</summary>
+    private static ReadOnlySpan<byte> TokenTable =>
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
 }
 
 /// <summary>

@@ -77,53 +77,59 @@ public sealed class Http1ParserTests
         Assert.Equal(-1, Http1Parser.ParseHeaders(head, 16, new HeaderSpan[8]));
     }
 
-    [Fact]
-    public void ParseHeaders_EveryByteInALongNameAndValue_AcceptedExactlyAsRfc9110Allows()
+    [Theory]
+    [InlineData("x-nm-ab", 5, "short v", 3)] // scalar checks
+    [InlineData("x-a-rather-long-name-ab", 20, "a value long enough for vector checks", 30)] // vector checks, byte after the first vector
+    public void ParseHeaders_EveryByteInNameAndValue_AcceptedExactlyAsRfc9110Allows(string nameTemplate, int nameAt, string valueTemplate, int valueAt)
     {
-        // Long enough (over 16 bytes) that the checks run on vectors, with the byte under test after the first vector.
         for (var b = 0; b < 256; b++)
         {
-            var name = "x-a-rather-long-name-ab"u8.ToArray();
-            name[20] = (byte)b;
-            var nameValid = IsRfcTokenChar((byte)b);
-            var head = Concat("GET / HTTP/1.1\r\n"u8, name, ": v\r\n\r\n"u8);
             if (b is (byte)':' or (byte)'\r' or (byte)'\n')
             {
-                continue; // they end the name or the line: not a byte inside a name
+                continue; // they end the name or the line: not a byte inside one
             }
 
+            var name = Encoding.ASCII.GetBytes(nameTemplate);
+            name[nameAt] = (byte)b;
+            var nameValid = IsRfcTokenChar((byte)b);
+            var head = Concat("GET / HTTP/1.1\r\n"u8, name, ": v\r\n\r\n"u8);
             Assert.True((Http1Parser.ParseHeaders(head, 16, new HeaderSpan[4]) == 1) == nameValid, $"name byte 0x{b:x2}");
             Assert.Equal(nameValid, Http1Parser.IsToken(name));
 
-            var value = "a value long enough for vector checks"u8.ToArray();
-            value[30] = (byte)b;
+            var value = Encoding.ASCII.GetBytes(valueTemplate);
+            value[valueAt] = (byte)b;
             var valueValid = b == '\t' || (b >= 0x20 && b != 0x7F);
             head = Concat("GET / HTTP/1.1\r\nx: "u8, value, "\r\n\r\n"u8);
-            if (b is (byte)'\r' or (byte)'\n')
-            {
-                continue;
-            }
-
             Assert.True((Http1Parser.ParseHeaders(head, 16, new HeaderSpan[4]) == 1) == valueValid, $"value byte 0x{b:x2}");
         }
     }
 
-    [Fact]
-    public void TryParseRequestLine_EveryByteInALongTarget_OnlyVisibleAsciiAccepted()
+    [Theory]
+    [InlineData("/a/b?c=d", 3)]
+    [InlineData("/a/path/that/is/long/enough/for/vectors", 33)]
+    public void TryParseRequestLine_EveryByteInTarget_OnlyVisibleAsciiAccepted(string template, int at)
     {
         for (var b = 0; b < 256; b++)
         {
-            var target = "/a/path/that/is/long/enough/for/vectors"u8.ToArray();
-            target[33] = (byte)b;
-            var line = Concat("GET "u8, target, " HTTP/1.1\r\n"u8);
             if (b is (byte)' ' or (byte)'\r' or (byte)'\n')
             {
                 continue; // they end the target or the line
             }
 
+            var target = Encoding.ASCII.GetBytes(template);
+            target[at] = (byte)b;
+            var line = Concat("GET "u8, target, " HTTP/1.1\r\n"u8);
             Assert.True(Http1Parser.TryParseRequestLine(line, out _, out _, out _, out _) == (b > 0x20 && b < 0x7F), $"target byte 0x{b:x2}");
         }
     }
+
+    [Theory]
+    [InlineData("X: a\rb\r\n\r\n")] // a CR inside a value
+    [InlineData("X: a\r\r\n\r\n")] // a CR before the line's CRLF
+    [InlineData("X\r: a\r\n\r\n")] // a CR inside a name
+    [InlineData("X: a\nb\r\n\r\n")] // a bare LF inside a value
+    public void ParseHeaders_StrayCrOrLf_MinusOne(string headers) =>
+        Assert.Equal(-1, Http1Parser.ParseHeaders(Bytes("GET / HTTP/1.1\r\n" + headers), 16, new HeaderSpan[8]));
 
     [Fact]
     public void IsToken_Empty_False() => Assert.False(Http1Parser.IsToken([]));
