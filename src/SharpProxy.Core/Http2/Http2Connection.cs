@@ -516,14 +516,15 @@ internal sealed partial class Http2Connection : IDeferredFlush
     {
         var streamId = _blockStream;
         var block = _block.AsSpan(0, _blockLength);
-        Http2Stream? existing;
-        lock (Sync)
+        // A new stream's id is above every id seen so far, so only a lower one can name an open stream (trailers).
+        if (streamId <= _lastStreamId)
         {
-            _streams.TryGetValue(streamId, out existing);
-        }
+            Http2Stream? existing;
+            lock (Sync)
+            {
+                _streams.TryGetValue(streamId, out existing);
+            }
 
-        if (existing is not null || streamId <= _lastStreamId)
-        {
             // Decoded whatever happens: the HPACK table is shared by the whole connection.
             if (_decoder.Decode(block, _discard) != HpackError.None)
             {
