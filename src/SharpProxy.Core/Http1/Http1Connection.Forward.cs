@@ -863,13 +863,18 @@ internal ref struct AsciiWriter(byte[] buffer, int start)
         Raw("\r\n"u8);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Ensure(int count)
     {
-        if (Length + count <= Buffer.Length)
+        if (Length + count > Buffer.Length)
         {
-            return;
+            Grow(count);
         }
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Grow(int count)
+    {
         var larger = ArrayPool<byte>.Shared.Rent(Math.Max(Buffer.Length * 2, Length + count));
         Buffer.AsSpan(0, Length).CopyTo(larger);
         ArrayPool<byte>.Shared.Return(Buffer);
