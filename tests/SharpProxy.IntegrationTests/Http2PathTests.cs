@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text;
 using SharpProxy.Testing;
 using Xunit.Abstractions;
 
@@ -157,7 +159,136 @@ public sealed class Http2PathTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task UpstreamHeadWithHopByHopFieldsAndChunkedOverContentLength_ReachesTheH2ClientClean()
+    {
+        // The fast path turns an upstream HTTP/1.1 head into HEADERS directly (no HTTP/1.1 head written for the stream to
+        // parse again): the fields an HTTP/1.1 hop would drop must be dropped here too, and transfer-encoding chunked
+        // wins over a content-length (RFC 9112 6.3), whose value would otherwise contradict the body.
+        const string Response =
+            "HTTP/1.1 200 OK\r\n" +
+            "x-first: 1\r\n" +
+            "connection: keep-alive\r\n" +
+            "keep-alive: timeout=5\r\n" +
+            "proxy-connection: keep-alive\r\n" +
+            "upgrade: h2c\r\n" +
+            "set-cookie: a=1\r\n" +
+            "content-length: 999\r\n" +
+            "transfer-encoding: chunked\r\n" +
+            "set-cookie: b=2\r\n" +
+            "x-last: z\r\n" +
+            "\r\n" +
+            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        await using var upstream = CannedUpstream.Start(Response);
+        // The canary bed's routes lead to HTTP/1.1 clusters only (an HTTP/2 cluster would keep HTTP/2 on Kestrel); both
+        // of its clusters lead to the canned upstream here.
+        await using var bed = await ProxyTestBed.StartAsync(
+            [],
+            _ => ConfigWriter.Write(ConfigTemplates.Canary, ("V1_HTTP1_PORT", upstream.Port), ("V2_HTTP1_PORT", upstream.Port)));
+        using var client = bed.CreateH2cClient();
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await client.GetAsync("/canned");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            Assert.Equal("hello world", await response.Content.ReadAsStringAsync());
+            Assert.Equal(["1"], response.Headers.GetValues("x-first"));
+            Assert.Equal(["z"], response.Headers.GetValues("x-last"));
+            Assert.Equal(["a=1", "b=2"], response.Headers.GetValues("set-cookie"));
+            foreach (var hop in new[] { "connection", "keep-alive", "proxy-connection", "upgrade", "transfer-encoding" })
+            {
+                Assert.False(response.Headers.Contains(hop), hop);
+            }
+
+            Assert.NotEqual(999, response.Content.Headers.ContentLength);
+        }
+
+        var (_, stats) = await bed.Proxy.AdminGetAsync("/stats");
+        Assert.Equal(FastPathExpected ? 2 : 0, StatsText.Value(stats, "http2_fast_path.rq_total"));
+    }
+
     /// <summary>The canary bed: two HTTP/1.1 clusters (a route to an HTTP/2 cluster would keep HTTP/2 on Kestrel).</summary>
     private static Task<ProxyTestBed> StartAsync() =>
         ProxyTestBed.StartAsync(["v1", "v2"], u => ConfigTemplates.WriteCanary(u[0], u[1]));
+
+    /// <summary>A raw HTTP/1.1 upstream that answers every request head with the same bytes, keeping the connection.</summary>
+    private sealed class CannedUpstream : IAsyncDisposable
+    {
+        private readonly byte[] _response;
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+
+        private CannedUpstream(string response)
+        {
+            _response = Encoding.Latin1.GetBytes(response);
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public static CannedUpstream Start(string response) => new(response);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting;
+            _stop.Dispose();
+        }
+
+        private async Task AcceptAsync()
+        {
+            var served = new List<Task>();
+            try
+            {
+                while (true)
+                {
+                    served.Add(ServeAsync(await _listener.AcceptSocketAsync(_stop.Token)));
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Stopped.
+            }
+
+            await Task.WhenAll(served);
+        }
+
+        private async Task ServeAsync(Socket socket)
+        {
+            using var _ = socket;
+            var buffer = new byte[16 * 1024];
+            var length = 0;
+            try
+            {
+                while (true)
+                {
+                    var headEnd = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8);
+                    if (headEnd < 0)
+                    {
+                        var read = length < buffer.Length ? await socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token) : 0;
+                        if (read == 0)
+                        {
+                            return;
+                        }
+
+                        length += read;
+                        continue;
+                    }
+
+                    // GET requests only: nothing follows the head.
+                    buffer.AsSpan(headEnd + 4, length - headEnd - 4).CopyTo(buffer);
+                    length -= headEnd + 4;
+                    await socket.SendAsync(_response, _stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException)
+            {
+                // The proxy closed the connection, or the upstream stops.
+            }
+        }
+    }
 }

@@ -604,6 +604,13 @@ internal sealed partial class HttpForwarder(ILogger logger)
         var headers = downstream.Headers;
         CopyHeaders(response.Headers, headers);
         CopyHeaders(response.Content.Headers, headers);
+        if (response.Headers.TransferEncodingChunked == true)
+        {
+            // Chunked framing overrides a content-length the upstream also sent (RFC 9112 section 6.3), which a proxy
+            // removes: forwarded, it would contradict the body (Kestrel resets the stream on the mismatch).
+            headers.ContentLength = null;
+        }
+
         HeaderMutator.ApplyResponse(headers, forward.Table, forward.VirtualHost, forward.Route, forward.WeightedCluster);
     }
 
