@@ -180,6 +180,50 @@ internal sealed partial class Http1Connection
             _closeAfterResponse = true;
         }
 
+        int headLength;
+        if (!responseMutations && _socket is Http2.Http2Stream stream)
+        {
+            // An HTTP/2 stream takes the upstream head's fields as HEADERS directly: no HTTP/1.1 head written here only
+            // for the stream to parse it again. The body follows as before (headLength 0).
+            WriteResponseHeadToStream(stream, head, chunked);
+            headLength = 0;
+        }
+        else
+        {
+            headLength = WriteResponseHead(head, chunked, contentLength, setCookie, responseMutations, table, vhost, route, weighted);
+        }
+
+        _log.ResponseStartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_keepResponseHead)
+        {
+            // The access log reads response headers after the body has reused the upstream buffer: keep a copy.
+            KeepResponseHead(head);
+        }
+
+        upstream.Start += _upstreamHeadEnd;
+        _status = _upstreamStatus;
+
+        var reusable = !upstreamClose && framing != BodyFraming.UntilClose;
+        switch (framing)
+        {
+            case BodyFraming.None:
+                await SendDownstreamAsync(_out.AsMemory(0, headLength)).ConfigureAwait(false);
+                return reusable && upstream.Start == upstream.End;
+            case BodyFraming.Fixed:
+                return await RelayFixedAsync(upstream, headLength, contentLength).ConfigureAwait(false) && reusable;
+            case BodyFraming.Chunked:
+                return await RelayChunkedAsync(upstream, headLength).ConfigureAwait(false) && reusable;
+            default:
+                await RelayUntilCloseAsync(upstream, headLength).ConfigureAwait(false);
+                return false;
+        }
+    }
+
+    /// <summary>Writes the HTTP/1.1 response head into _out[0..]; returns its length.</summary>
+    private int WriteResponseHead(
+        ReadOnlySpan<byte> head, bool chunked, long contentLength, string? setCookie, bool responseMutations,
+        RouteTableConfig table, VirtualHostConfig vhost, RouteConfig route, WeightedClusterConfig? weighted)
+    {
         var writer = new AsciiWriter(_out, 0);
         writer.StatusLine(_upstreamStatus);
         if (responseMutations)
@@ -222,30 +266,28 @@ internal sealed partial class Http1Connection
 
         writer.Raw("\r\n"u8);
         _out = writer.Buffer;
-        var headLength = writer.Length;
-        _log.ResponseStartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (_keepResponseHead)
+        return writer.Length;
+    }
+
+    private void WriteResponseHeadToStream(Http2.Http2Stream stream, ReadOnlySpan<byte> head, bool chunked)
+    {
+        _responseStarted = true;
+        bool written;
+        try
         {
-            // The access log reads response headers after the body has reused the upstream buffer: keep a copy.
-            KeepResponseHead(head);
+            written = stream.TryWriteResponseHead(_upstreamStatus, head, _upstreamSpans.AsSpan(0, _upstreamHeaderCount), chunked);
+        }
+        catch
+        {
+            _downstreamFailed = true;
+            throw;
         }
 
-        upstream.Start += _upstreamHeadEnd;
-        _status = _upstreamStatus;
-
-        var reusable = !upstreamClose && framing != BodyFraming.UntilClose;
-        switch (framing)
+        if (!written)
         {
-            case BodyFraming.None:
-                await SendDownstreamAsync(_out.AsMemory(0, headLength)).ConfigureAwait(false);
-                return reusable && upstream.Start == upstream.End;
-            case BodyFraming.Fixed:
-                return await RelayFixedAsync(upstream, headLength, contentLength).ConfigureAwait(false) && reusable;
-            case BodyFraming.Chunked:
-                return await RelayChunkedAsync(upstream, headLength).ConfigureAwait(false) && reusable;
-            default:
-                await RelayUntilCloseAsync(upstream, headLength).ConfigureAwait(false);
-                return false;
+            // Reset or closed meanwhile (the client cancelled the stream): as a failed send would be.
+            _downstreamFailed = true;
+            throw new ObjectDisposedException(nameof(Http2.Http2Stream), "the HTTP/2 stream was reset or its connection closed");
         }
     }
 

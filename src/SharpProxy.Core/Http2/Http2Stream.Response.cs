@@ -251,6 +251,27 @@ internal sealed partial class Http2Stream
             return false;
         }
 
+        return EmitHeaders(status, head, _responseSpans.AsSpan(0, count), dropContentLength: false);
+    }
+
+    /// <summary>
+    /// The response head as HEADERS straight from an upstream HTTP/1.1 head the fast path parsed (no response header
+    /// rules apply), instead of an HTTP/1.1 head written for this stream to parse again. Hop-by-hop fields are left
+    /// out as the HTTP/1.1 writer would; <paramref name="chunked"/> is the upstream's framing, whose content-length (if
+    /// any) is dropped. False when the stream cannot take it (reset, closed, or not at the start of its response).
+    /// </summary>
+    internal bool TryWriteResponseHead(int status, ReadOnlySpan<byte> head, ReadOnlySpan<HeaderSpan> headers, bool chunked)
+    {
+        if (_aborted || _closed || _body != BodyKind.Head || _headLength != 0 || status < 200)
+        {
+            return false;
+        }
+
+        return EmitHeaders(status, head, headers, dropContentLength: chunked);
+    }
+
+    private bool EmitHeaders(int status, ReadOnlySpan<byte> head, ReadOnlySpan<HeaderSpan> headers, bool dropContentLength)
+    {
         long contentLength = -1;
         var chunked = false;
         var written = 0;
@@ -267,12 +288,13 @@ internal sealed partial class Http2Stream
         }
 
         Span<byte> lower = stackalloc byte[256];
-        for (var i = 0; i < count; i++)
+        foreach (ref readonly var span in headers)
         {
-            var span = _responseSpans[i];
             var name = head.Slice(span.NameStart, span.NameLength);
             var value = head.Slice(span.ValueStart, span.ValueLength);
-            if (IsConnectionSpecific(name))
+            if (IsConnectionSpecific(name)
+                || (name.Length == 2 && System.Text.Ascii.EqualsIgnoreCase(name, "te"u8))
+                || (name.Length == 14 && System.Text.Ascii.EqualsIgnoreCase(name, "http2-settings"u8)))
             {
                 if (name.Length == 17 && System.Text.Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8))
                 {
@@ -284,6 +306,11 @@ internal sealed partial class Http2Stream
 
             if (name.Length == 14 && System.Text.Ascii.EqualsIgnoreCase(name, "content-length"u8))
             {
+                if (dropContentLength)
+                {
+                    continue;
+                }
+
                 contentLength = Http1Parser.ParseContentLength(value);
             }
 
