@@ -177,12 +177,14 @@ internal static partial class ProxyServer
     /// 10 MB, of which about 4 MB stays live; the default gen0 budget is sized from the L3 cache (16 MB here), so no
     /// collection runs before the first load and an idle proxy kept all of it resident (native AOT: 38 -> 33 MB idle with
     /// the lab's config). A forced collection without the aggressive mode compacts into fresh regions and keeps the old
-    /// ones committed, which costs more than it saves. Once, off the request path, a few milliseconds.
+    /// ones committed, which costs more than it saves. Once, off the request path, a few milliseconds. Then the pages of
+    /// the executable's read-only data that only start-up read (<see cref="Core.Diagnostics.StartupPages"/>).
     /// </summary>
     private static void ReleaseStartupGarbage()
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Core.Diagnostics.StartupTrace.MarkCollected("start-up garbage collected");
+        Core.Diagnostics.StartupPages.ReleaseInBackground();
     }
 
     /// <summary>
