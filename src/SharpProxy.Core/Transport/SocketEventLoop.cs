@@ -89,7 +89,7 @@ internal sealed unsafe partial class SocketEventLoop : IDisposable
     /// </summary>
     internal long Now { get; private set; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
-    /// <summary>Deadlines tracked now (tests).</summary>
+    /// <summary>Deadlines tracked now (/stats http1_fast_path.event_loop_timers, and tests).</summary>
     internal int TrackedDeadlines
     {
         get
