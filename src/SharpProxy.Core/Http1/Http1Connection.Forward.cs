@@ -702,13 +702,41 @@ internal sealed partial class Http1Connection
         writer.Raw(" HTTP/1.1\r\nhost: "u8);
         writer.Latin1(authority);
         writer.Raw("\r\n"u8);
-        var connectionValue = _headers.TryGetValue("connection", out var nominated) ? nominated.ToString() : null;
-        var replaceRequestId = false;
-        if (http.GenerateRequestId)
+        // One pass classifies every name once (a switch on its length, no hashing) and finds the headers the rules
+        // below depend on; the second pass writes the ones that cross.
+        var headers = _headers;
+        var count = headers.Count;
+        Span<RequestHeaderKind> kinds = count <= 128 ? stackalloc RequestHeaderKind[count] : new RequestHeaderKind[count];
+        var connectionAt = -1;
+        var forwardedForAt = -1;
+        var hasRequestId = false;
+        var hasForwardedProto = false;
+        var hasContentLength = false;
+        for (var i = 0; i < count; i++)
         {
-            var hasId = _headers.ContainsKey("x-request-id");
-            replaceRequestId = !hasId || (http.UseRemoteAddress && !http.PreserveExternalRequestId);
+            var kind = kinds[i] = ClassifyRequestHeader(headers.NameAt(i));
+            switch (kind)
+            {
+                case RequestHeaderKind.Connection:
+                    connectionAt = i;
+                    break;
+                case RequestHeaderKind.RequestId:
+                    hasRequestId = true;
+                    break;
+                case RequestHeaderKind.ForwardedFor:
+                    forwardedForAt = i;
+                    break;
+                case RequestHeaderKind.ForwardedProto:
+                    hasForwardedProto = true;
+                    break;
+                case RequestHeaderKind.ContentLength:
+                    hasContentLength = true;
+                    break;
+            }
         }
+
+        var connectionValue = connectionAt >= 0 ? headers.ValuesAt(connectionAt).ToString() : null;
+        var replaceRequestId = http.GenerateRequestId && (!hasRequestId || (http.UseRemoteAddress && !http.PreserveExternalRequestId));
 
         string? forwardedFor = null;
         var addForwardedProto = false;
@@ -717,31 +745,33 @@ internal sealed partial class Http1Connection
             addForwardedProto = true;
             if (!http.SkipXffAppend && _connection.RemoteEndPoint is { } remote)
             {
-                var existing = _headers.TryGetValue("x-forwarded-for", out var xff) ? xff.ToString() : "";
+                var existing = forwardedForAt >= 0 ? headers.ValuesAt(forwardedForAt).ToString() : "";
                 var address = (remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address).ToString();
                 forwardedFor = existing.Length == 0 ? address : existing + "," + address;
             }
         }
-        else if (!_headers.ContainsKey("x-forwarded-proto"))
+        else if (!hasForwardedProto)
         {
             addForwardedProto = true;
         }
 
-        foreach (var header in _headers)
+        for (var i = 0; i < count; i++)
         {
-            var name = header.Key;
-            if (name.Length == 0 || name[0] == ':' || HeaderRules.IsHopByHop(name)
-                || string.Equals(name, "host", StringComparison.OrdinalIgnoreCase)
-                || string.Equals(name, "content-length", StringComparison.OrdinalIgnoreCase)
-                || (connectionValue is not null && HeaderRules.IsNominatedBy(connectionValue, name))
-                || (replaceRequestId && string.Equals(name, "x-request-id", StringComparison.OrdinalIgnoreCase))
-                || (http.UseRemoteAddress && (string.Equals(name, "x-forwarded-proto", StringComparison.OrdinalIgnoreCase)
-                    || (forwardedFor is not null && string.Equals(name, "x-forwarded-for", StringComparison.OrdinalIgnoreCase)))))
+            var skip = kinds[i] switch
+            {
+                RequestHeaderKind.Dropped or RequestHeaderKind.Connection or RequestHeaderKind.ContentLength => true,
+                RequestHeaderKind.RequestId => replaceRequestId,
+                RequestHeaderKind.ForwardedProto => http.UseRemoteAddress,
+                RequestHeaderKind.ForwardedFor => forwardedFor is not null,
+                _ => false,
+            };
+            var name = headers.NameAt(i);
+            if (skip || (connectionValue is not null && HeaderRules.IsNominatedBy(connectionValue, name)))
             {
                 continue;
             }
 
-            foreach (var value in header.Value)
+            foreach (var value in headers.ValuesAt(i))
             {
                 writer.Header(name, value ?? "");
             }
@@ -776,7 +806,7 @@ internal sealed partial class Http1Connection
             writer.Raw("\r\n"u8);
         }
 
-        if (_contentLength > 0 || _headers.ContainsKey("content-length"))
+        if (_contentLength > 0 || hasContentLength)
         {
             writer.Header("content-length"u8, _contentLength);
         }
@@ -784,6 +814,45 @@ internal sealed partial class Http1Connection
         writer.Raw("\r\n"u8);
         _out = writer.Buffer;
         return writer.Length;
+    }
+
+    /// <summary>
+    /// What WriteRequestHead does with a request header, by name: hop-by-hop headers (HeaderRules' list), the Host
+    /// (re-written from the authority), Content-Length (re-written from the parsed length), pseudo-headers and empty
+    /// names are dropped; the others the rules look at are told apart. Reference comparisons first: the parser's names
+    /// are the interned literals of KnownHeaderName.
+    /// </summary>
+    private static RequestHeaderKind ClassifyRequestHeader(string name) => name.Length switch
+    {
+        0 => RequestHeaderKind.Dropped,
+        _ when name[0] == ':' => RequestHeaderKind.Dropped,
+        2 when Is(name, "te") => RequestHeaderKind.Dropped,
+        4 when Is(name, "host") => RequestHeaderKind.Dropped,
+        7 when Is(name, "upgrade") => RequestHeaderKind.Dropped,
+        10 when Is(name, "connection") => RequestHeaderKind.Connection,
+        10 when Is(name, "keep-alive") => RequestHeaderKind.Dropped,
+        12 when Is(name, "x-request-id") => RequestHeaderKind.RequestId,
+        14 when Is(name, "content-length") => RequestHeaderKind.ContentLength,
+        14 when Is(name, "http2-settings") => RequestHeaderKind.Dropped,
+        15 when Is(name, "x-forwarded-for") => RequestHeaderKind.ForwardedFor,
+        16 when Is(name, "proxy-connection") => RequestHeaderKind.Dropped,
+        17 when Is(name, "x-forwarded-proto") => RequestHeaderKind.ForwardedProto,
+        17 when Is(name, "transfer-encoding") => RequestHeaderKind.Dropped,
+        _ => RequestHeaderKind.Forwarded,
+    };
+
+    private static bool Is(string name, string literal) =>
+        ReferenceEquals(name, literal) || string.Equals(name, literal, StringComparison.OrdinalIgnoreCase);
+
+    private enum RequestHeaderKind : byte
+    {
+        Forwarded,
+        Dropped,
+        Connection,
+        ContentLength,
+        RequestId,
+        ForwardedFor,
+        ForwardedProto,
     }
 }
 

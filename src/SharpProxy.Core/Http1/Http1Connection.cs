@@ -44,8 +44,8 @@ internal sealed partial class Http1Connection
     private IByteTransport _socket;
     private readonly ProxyConnectionFeature _connection;
     private readonly bool _sniffHttp2;
-    private readonly HeaderDictionary _headers = new();
-    private readonly HeaderDictionary _responseHeaders = new();
+    private readonly FlatHeaderDictionary _headers = new();
+    private readonly FlatHeaderDictionary _responseHeaders = new();
     private readonly RequestLogState _log = new();
     private readonly HeaderSpan[] _spans = new HeaderSpan[Http1Parser.MaxHeaders];
     private readonly HeaderSpan[] _upstreamSpans = new HeaderSpan[Http1Parser.MaxHeaders];
@@ -450,14 +450,8 @@ internal sealed partial class Http1Connection
                 value = _valueCache[i] = Encoding.Latin1.GetString(valueBytes);
             }
 
-            if (_headers.TryGetValue(name, out var existing))
-            {
-                _headers[name] = StringValues.Concat(existing, value);
-            }
-            else
-            {
-                _headers[name] = value;
-            }
+            // A repeated header line joins the values already held under its name.
+            _headers.Append(name, value);
         }
 
         return Next.Continue;
