@@ -22,8 +22,8 @@ internal sealed class FlatHeaderDictionary : IHeaderDictionary
 {
     /// <summary>
     /// Above this many entries lookups go through the index. HeaderCollectionBenchmarks (fill, six lookups, one
-    /// enumeration; short job): the scan takes 0.4x HeaderDictionary's time at 1-4 headers, 0.5-0.6x at 16, 0.9x at 32
-    /// and 3.8x at 64 (the fill is quadratic); with the index from the start it is 1.2-1.6x from 16 headers up.
+    /// enumeration; short job): the scan takes 0.44x HeaderDictionary's time at 1-4 headers, 0.51x at 16, 0.93x at 32
+    /// and 2.6x at 64 (the fill is quadratic); the index costs 1.15-1.4x HeaderDictionary, so it starts past 32.
     /// </summary>
     internal const int IndexThreshold = 32;
 
