@@ -212,6 +212,18 @@ public sealed class EchoUpstream : IAsyncDisposable
         return upstream;
     }
 
+    /// <summary>
+    /// One request straight to the HTTP/1.1 endpoint: the upstream runs in the test process and its first request
+    /// JIT-compiles its pipeline, which can outlast a test's short route or per-try timeout (counted in
+    /// <see cref="RequestCount"/> like any other request).
+    /// </summary>
+    public async Task WarmUpAsync()
+    {
+        using var client = new HttpClient { BaseAddress = Http1Uri, Timeout = TimeSpan.FromSeconds(10) };
+        using var response = await client.GetAsync(new Uri("/delay/0", UriKind.Relative)).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+    }
+
     /// <summary>Aborts every open downstream connection of this upstream (in-flight requests see a reset).</summary>
     public int CloseConnections()
     {
