@@ -244,7 +244,7 @@ internal sealed partial class Http1Connection
             {
                 ref readonly var span = ref _upstreamSpans[i];
                 var name = head.Slice(span.NameStart, span.NameLength);
-                if (IsHopByHop(name) || (chunked && name.Length == 14 && Ascii.EqualsIgnoreCase(name, "content-length"u8)))
+                if (Upstream.HeaderRules.IsHopByHop(name) || (chunked && name.Length == 14 && Ascii.EqualsIgnoreCase(name, "content-length"u8)))
                 {
                     continue;
                 }
@@ -299,7 +299,7 @@ internal sealed partial class Http1Connection
         {
             ref readonly var span = ref _upstreamSpans[i];
             var nameBytes = head.Slice(span.NameStart, span.NameLength);
-            if (IsHopByHop(nameBytes)
+            if (Upstream.HeaderRules.IsHopByHop(nameBytes)
                 || (nameBytes.Length == 14 && Ascii.EqualsIgnoreCase(nameBytes, "content-length"u8)))
             {
                 continue;
@@ -325,18 +325,6 @@ internal sealed partial class Http1Connection
             }
         }
     }
-
-    /// <summary>Hop-by-hop response headers Envoy does not forward; transfer-encoding is re-written by the relay.</summary>
-    private static bool IsHopByHop(ReadOnlySpan<byte> name) => name.Length switch
-    {
-        2 => Ascii.EqualsIgnoreCase(name, "te"u8),
-        7 => Ascii.EqualsIgnoreCase(name, "upgrade"u8),
-        10 => Ascii.EqualsIgnoreCase(name, "connection"u8) || Ascii.EqualsIgnoreCase(name, "keep-alive"u8),
-        14 => Ascii.EqualsIgnoreCase(name, "http2-settings"u8),
-        16 => Ascii.EqualsIgnoreCase(name, "proxy-connection"u8),
-        17 => Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8),
-        _ => false,
-    };
 
     [AsyncMethodBuilder(typeof(ReusableAsyncBuilder<>))]
     private async ValueTask<bool> RelayFixedAsync(Http1UpstreamConnection upstream, int headLength, long contentLength)

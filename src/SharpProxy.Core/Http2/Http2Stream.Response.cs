@@ -292,9 +292,8 @@ internal sealed partial class Http2Stream
         {
             var name = head.Slice(span.NameStart, span.NameLength);
             var value = head.Slice(span.ValueStart, span.ValueLength);
-            if (IsConnectionSpecific(name)
-                || (name.Length == 2 && System.Text.Ascii.EqualsIgnoreCase(name, "te"u8))
-                || (name.Length == 14 && System.Text.Ascii.EqualsIgnoreCase(name, "http2-settings"u8)))
+            // What an HTTP/1.1 hop drops (te and http2-settings too, besides the connection-specific fields HTTP/2 forbids).
+            if (Upstream.HeaderRules.IsHopByHop(name))
             {
                 if (name.Length == 17 && System.Text.Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8))
                 {

@@ -15,6 +15,18 @@ internal static class HeaderRules
 
     public static bool IsHopByHop(string name) => HopByHop.Contains(name);
 
+    /// <summary>The same list for a name still in the bytes of an HTTP/1.1 head (the fast paths' response heads).</summary>
+    public static bool IsHopByHop(ReadOnlySpan<byte> name) => name.Length switch
+    {
+        2 => System.Text.Ascii.EqualsIgnoreCase(name, "te"u8),
+        7 => System.Text.Ascii.EqualsIgnoreCase(name, "upgrade"u8),
+        10 => System.Text.Ascii.EqualsIgnoreCase(name, "connection"u8) || System.Text.Ascii.EqualsIgnoreCase(name, "keep-alive"u8),
+        14 => System.Text.Ascii.EqualsIgnoreCase(name, "http2-settings"u8),
+        16 => System.Text.Ascii.EqualsIgnoreCase(name, "proxy-connection"u8),
+        17 => System.Text.Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8),
+        _ => false,
+    };
+
     public static bool IsContentHeader(string name) => ContentHeaders.Contains(name);
 
     /// <summary>Whether the Connection header's token list names <paramref name="name"/> (RFC 9110 7.6.1: not forwarded).</summary>
