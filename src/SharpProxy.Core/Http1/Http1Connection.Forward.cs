@@ -817,28 +817,22 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>
-    /// What WriteRequestHead does with a request header, by name: hop-by-hop headers (HeaderRules' list), the Host
-    /// (re-written from the authority), Content-Length (re-written from the parsed length), pseudo-headers and empty
-    /// names are dropped; the others the rules look at are told apart. Reference comparisons first: the parser's names
-    /// are the interned literals of KnownHeaderName.
+    /// What WriteRequestHead does with a request header, by name: hop-by-hop headers (<see cref="HeaderRules.IsHopByHop(string)"/>),
+    /// the Host (re-written from the authority), Content-Length (re-written from the parsed length), pseudo-headers and
+    /// empty names are dropped; the others the rules look at are told apart. Reference comparisons first: the parser's
+    /// names are the interned literals of KnownHeaderName.
     /// </summary>
     private static RequestHeaderKind ClassifyRequestHeader(string name) => name.Length switch
     {
         0 => RequestHeaderKind.Dropped,
         _ when name[0] == ':' => RequestHeaderKind.Dropped,
-        2 when Is(name, "te") => RequestHeaderKind.Dropped,
         4 when Is(name, "host") => RequestHeaderKind.Dropped,
-        7 when Is(name, "upgrade") => RequestHeaderKind.Dropped,
         10 when Is(name, "connection") => RequestHeaderKind.Connection,
-        10 when Is(name, "keep-alive") => RequestHeaderKind.Dropped,
         12 when Is(name, "x-request-id") => RequestHeaderKind.RequestId,
         14 when Is(name, "content-length") => RequestHeaderKind.ContentLength,
-        14 when Is(name, "http2-settings") => RequestHeaderKind.Dropped,
         15 when Is(name, "x-forwarded-for") => RequestHeaderKind.ForwardedFor,
-        16 when Is(name, "proxy-connection") => RequestHeaderKind.Dropped,
         17 when Is(name, "x-forwarded-proto") => RequestHeaderKind.ForwardedProto,
-        17 when Is(name, "transfer-encoding") => RequestHeaderKind.Dropped,
-        _ => RequestHeaderKind.Forwarded,
+        _ => HeaderRules.IsHopByHop(name) ? RequestHeaderKind.Dropped : RequestHeaderKind.Forwarded,
     };
 
     private static bool Is(string name, string literal) =>
